@@ -1,0 +1,34 @@
+# Every target sets itself up: a fresh machine needs nothing but Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test bench ui lint clean
+
+setup: $(STAMP)
+
+# torch is pinned by constraints.txt to the release whose CPU wheel these machines use;
+# see README.md ("Another PyTorch build") to pick a different one.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nn-harness needs Python >= 3.11; set PYTHON=python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/harness bench
+	$(BIN)/harness report
+
+ui: setup
+	$(BIN)/harness ui
+
+lint: setup
+	$(BIN)/ruff check harness tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,10 @@
+"""Datasets by name. Each loader returns a `Dataset` of C-contiguous arrays in the run's dtype."""
+
+from __future__ import annotations
+
+from harness.data import addition, xor
+from harness.data.base import Dataset, DatasetInfo, load
+
+DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (xor.INFO, addition.INFO)}
+
+__all__ = ["DATASETS", "Dataset", "DatasetInfo", "load"]

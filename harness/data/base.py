@@ -1,0 +1,86 @@
+"""What every dataset provides: arrays, shapes, a digest and where it came from."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.errors import DataError, unknown_name
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    digest: str = field(default="", compare=False)
+
+    @property
+    def features(self) -> int:
+        return self.x_train.shape[1]
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        out = {k: getattr(self, k).shape for k in ("x_train", "y_train", "x_test", "y_test")}
+        if self.x_val is not None:
+            out.update(x_val=self.x_val.shape, y_val=self.y_val.shape)
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset's name, the network inputs and outputs it needs, and its loader."""
+
+    name: str
+    features: int
+    outputs: int
+    loader: Callable[..., Dataset]
+    description: str = ""
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """sha256 over the dtype, shape and bytes of each array, in order."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def finish(name: str, source: str, x_train, y_train, x_test, y_test, dtype: str,
+           validation: float = 0.0, seed: int = 0) -> Dataset:
+    """Cast features to `dtype` (C-contiguous), split off a validation share, and add the digest."""
+    cast = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
+    labels = lambda y: np.ascontiguousarray(y) if y.dtype.kind in "iu" else cast(y)  # noqa: E731
+    x_train, y_train, x_test, y_test = cast(x_train), labels(y_train), cast(x_test), labels(y_test)
+    x_val = y_val = None
+    if validation > 0:
+        n_val = max(1, int(round(len(x_train) * validation)))
+        if n_val >= len(x_train):
+            raise DataError(f"data.validation = {validation} leaves no training rows out of {len(x_train)}")
+        order = np.random.default_rng([seed, 0x5EED]).permutation(len(x_train))
+        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        x_val, y_val = x_train[val], y_train[val]
+        x_train, y_train = x_train[train], y_train[train]
+    arrays = [x_train, y_train, x_test, y_test] + ([x_val, y_val] if x_val is not None else [])
+    return Dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                   source=source, x_val=x_val, y_val=y_val, digest=digest(*arrays))
+
+
+def load(spec, seed: int = 0, dtype: str = "float32") -> Dataset:
+    """The dataset a `DataSpec` names, for the run's seed and dtype."""
+    from harness.data import DATASETS
+
+    try:
+        info = DATASETS[spec.dataset]
+    except KeyError:
+        raise DataError(unknown_name("dataset", spec.dataset, DATASETS, key="data.dataset")) from None
+    return info.loader(spec, seed=seed, dtype=dtype)

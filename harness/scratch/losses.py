@@ -1,0 +1,117 @@
+"""Loss functions: each value beside its gradient, with PyTorch's reductions.
+
+`value(a, y)` and `grad(a, y)` take the network's output activations. A loss that
+pairs with an output activation (sigmoid + bce, softmax + cross_entropy) also offers
+`value_from_logits(z, y)`, stable for any logit, and `fused_grad(a, y)`, the gradient
+with respect to the logits z, (a - y)/n, which never forms the activation's Jacobian.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from harness.errors import SpecError, unknown_name
+
+
+class Loss:
+    name: ClassVar[str]
+    fused_with: ClassVar[str | None] = None  # the output activation whose gradient fuses with ours
+    allowed_outputs: ClassVar[tuple[str, ...] | None] = None  # None: any output activation
+    integer_targets: ClassVar[bool] = False  # class labels (n,) instead of (n, outputs) values
+
+    def value(self, a: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def grad(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def value_from_logits(self, z: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def fused_grad(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MSE(Loss):
+    """L = mean over all n·k elements of (a - y)²; dL/da = 2 (a - y) / (n·k). As torch's MSELoss."""
+
+    name = "mse"
+
+    def value(self, a, y):
+        d = a - y
+        return float(np.vdot(d, d)) / d.size
+
+    def grad(self, a, y):
+        return (a - y) * a.dtype.type(2 / a.size)
+
+
+class BCE(Loss):
+    """Binary cross-entropy, the mean over all n·k elements of -[y log a + (1 - y) log(1 - a)].
+
+    From logits: max(z, 0) - z·y + log(1 + exp(-|z|)), as torch's BCEWithLogitsLoss.
+    From probabilities, log is clamped at -100, as torch's BCELoss does.
+    """
+
+    name = "bce"
+    fused_with = "sigmoid"
+    allowed_outputs = ("sigmoid",)
+
+    def value(self, a, y):
+        with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped
+            log_a = np.maximum(np.log(a), -100)
+            log_1a = np.maximum(np.log1p(-a), -100)
+        return float(-(y * log_a + (1 - y) * log_1a).mean())
+
+    def grad(self, a, y):
+        return (a - y) / (a * (1 - a)) / a.dtype.type(a.size)
+
+    def value_from_logits(self, z, y):
+        return float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean())
+
+    def fused_grad(self, a, y):
+        return (a - y) / a.dtype.type(a.size)
+
+
+class CrossEntropy(Loss):
+    """Cross-entropy with integer class labels, the mean over the n rows of -log a[y].
+
+    From logits: logsumexp(z) - z[y], as torch's CrossEntropyLoss on logits.
+    """
+
+    name = "cross_entropy"
+    fused_with = "softmax"
+    allowed_outputs = ("softmax",)
+    integer_targets = True
+
+    def value(self, a, y):
+        return float(-np.log(a[np.arange(len(y)), y]).mean())
+
+    def grad(self, a, y):
+        g = np.zeros_like(a)
+        rows = np.arange(len(y))
+        g[rows, y] = -1 / (a[rows, y] * len(y))
+        return g
+
+    def value_from_logits(self, z, y):
+        m = z.max(axis=1)
+        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+        return float((lse - z[np.arange(len(y)), y]).mean())
+
+    def fused_grad(self, a, y):
+        g = a.copy()
+        g[np.arange(len(y)), y] -= 1
+        g /= len(y)
+        return g
+
+
+LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (MSE, BCE, CrossEntropy)}
+
+
+def get(name: str) -> Loss:
+    """The loss registered under `name`."""
+    try:
+        return LOSSES[name]()
+    except KeyError:
+        raise SpecError(unknown_name("loss", name, LOSSES)) from None

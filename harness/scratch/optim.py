@@ -1,0 +1,120 @@
+"""Optimizers with the update rules of torch.optim, applied in place to a dict of arrays.
+
+Each optimizer is written once and loops over the named parameters; state (momentum
+buffers, moments) is kept per name. Hyperparameter defaults are torch's, except the
+learning rate, which torch does not default for SGD.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import SpecError, unknown_name
+
+
+class Optimizer:
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]
+
+    def __init__(self, params: dict[str, np.ndarray], **settings: Any) -> None:
+        unknown = set(settings) - set(self.defaults)
+        if unknown:
+            raise SpecError(f"optimizer {self.name!r} takes {', '.join(sorted(self.defaults))}; "
+                            f"got {', '.join(sorted(unknown))}")
+        self.params = params
+        self.settings = {**self.defaults, **settings}
+        self.steps = 0
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        """Update every parameter in place from its gradient."""
+        self.steps += 1
+        for name, p in self.params.items():
+            self._update(name, p, grads[name])
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, torch.optim.SGD's rule.
+
+    g ← g + λ·p (weight decay λ); with momentum μ: b ← g on the first step, else
+    b ← μ·b + (1 - τ)·g (dampening τ); then g ← g + μ·b (nesterov) or g ← b;
+    finally p ← p - lr·g.
+    """
+
+    name = "sgd"
+    defaults = {"learning_rate": 0.01, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
+                "weight_decay": 0.0}
+
+    def __init__(self, params, **settings):
+        super().__init__(params, **settings)
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def _update(self, name, p, g):
+        s = self.settings
+        if s["weight_decay"]:
+            g = g + s["weight_decay"] * p
+        if s["momentum"]:
+            buf = self.buffers.get(name)
+            if buf is None:
+                buf = self.buffers[name] = g.copy()
+            else:
+                buf *= s["momentum"]
+                buf += (1 - s["dampening"]) * g
+            g = g + s["momentum"] * buf if s["nesterov"] else buf
+        p -= s["learning_rate"] * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), torch.optim.Adam's rule with L2 weight decay.
+
+    g ← g + λ·p; m ← m + (1 - β1)(g - m); v ← β2·v + (1 - β2)·g²;
+    p ← p - (lr / (1 - β1^t)) · m / (√v / √(1 - β2^t) + ε).
+    """
+
+    name = "adam"
+    defaults = {"learning_rate": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    decoupled = False
+
+    def __init__(self, params, **settings):
+        super().__init__(params, **settings)
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def _update(self, name, p, g):
+        s = self.settings
+        lr, (b1, b2), t = s["learning_rate"], s["betas"], self.steps
+        if s["weight_decay"]:
+            if self.decoupled:
+                p *= 1 - lr * s["weight_decay"]
+            else:
+                g = g + s["weight_decay"] * p
+        m, v = self.m[name], self.v[name]
+        m += (1 - b1) * (g - m)
+        v *= b2
+        v += (1 - b2) * g * g
+        denom = np.sqrt(v) / np.sqrt(1 - b2**t) + s["eps"]
+        p -= (lr / (1 - b1**t)) * (m / denom)
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019): Adam whose weight decay is p ← p·(1 - lr·λ), torch's rule."""
+
+    name = "adamw"
+    defaults = {**Adam.defaults, "weight_decay": 0.01}
+    decoupled = True
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
+
+
+def get(name: str, params: dict[str, np.ndarray], **settings: Any) -> Optimizer:
+    """The optimizer registered under `name`, over `params`."""
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        raise SpecError(unknown_name("optimizer", name, OPTIMIZERS)) from None
+    return cls(params, **settings)
