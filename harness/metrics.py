@@ -15,14 +15,12 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     if pred.ndim == 2 and pred.shape[1] > 1:
         labels = y if y.ndim == 1 else y.argmax(axis=1)
         return float((pred.argmax(axis=1) == labels).mean())
-    return float(((pred.reshape(len(pred), -1) >= 0.5) == (y.reshape(len(y), -1) >= 0.5)).all(axis=1).mean())
+    return float((classes(pred) == (y.reshape(len(y), -1) >= 0.5)).all(axis=1).mean())
 
 
 def rounded_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     """Share of rows whose every output, rounded to one decimal, equals the target so rounded."""
-    p = np.rint(pred.reshape(len(pred), -1) * 10)
-    t = np.rint(y.reshape(len(y), -1) * 10)
-    return float((p == t).all(axis=1).mean())
+    return float((tenths(pred) == tenths(y)).all(axis=1).mean())
 
 
 def mae(pred: np.ndarray, y: np.ndarray) -> float:
@@ -30,22 +28,39 @@ def mae(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.abs(pred.reshape(len(pred), -1) - y.reshape(len(y), -1)).mean())
 
 
+def classes(pred: np.ndarray) -> np.ndarray:
+    """The decision behind accuracy: argmax over several outputs, pred >= 0.5 on one."""
+    if pred.ndim == 2 and pred.shape[1] > 1:
+        return pred.argmax(axis=1)[:, None]
+    return pred.reshape(len(pred), -1) >= 0.5
+
+
+def tenths(pred: np.ndarray) -> np.ndarray:
+    """The decision behind rounded accuracy: each output rounded to one decimal."""
+    return np.rint(pred.reshape(len(pred), -1) * 10)
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     fn: Callable[[np.ndarray, np.ndarray], float]
+    decision: Callable[[np.ndarray], np.ndarray]
     higher_is_better: bool = True
 
     def __call__(self, pred: np.ndarray, y: np.ndarray) -> float:
         return self.fn(pred, y)
+
+    def agreement(self, pred_a: np.ndarray, pred_b: np.ndarray) -> float:
+        """Share of rows on which two models' predictions lead to the same decision."""
+        return float((self.decision(pred_a) == self.decision(pred_b)).all(axis=1).mean())
 
     def reached(self, value: float, target: float) -> bool:
         return value >= target if self.higher_is_better else value <= target
 
 
 METRICS: dict[str, Metric] = {
-    m.name: m for m in (Metric("accuracy", accuracy), Metric("rounded_accuracy", rounded_accuracy),
-                        Metric("mae", mae, higher_is_better=False))
+    m.name: m for m in (Metric("accuracy", accuracy, classes), Metric("rounded_accuracy", rounded_accuracy, tenths),
+                        Metric("mae", mae, tenths, higher_is_better=False))
 }
 
 

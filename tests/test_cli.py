@@ -1,8 +1,11 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.test_spec import XOR
 
+ROOT = Path(__file__).resolve().parents[1]
+XOR_FILE = str(ROOT / "experiments" / "xor.toml")
 SUBCOMMANDS = ["check", "run", "parity", "bench", "report", "evaluate", "perf", "data", "ui"]
 
 
@@ -42,3 +45,20 @@ def test_check_summarises_a_valid_file(tmp_path):
     out = harness("check", str(path))
     assert out.returncode == 0
     assert "2 -> 4 tanh -> 1 sigmoid" in out.stdout
+
+
+def test_parity_prints_the_divergence_table_and_passes_on_xor():
+    out = harness("parity", XOR_FILE, "--epochs", "40", "--every", "10")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1].split()[:3] == ["epoch", "loss", "scratch"]
+    rows = [line.split() for line in lines[2:-1]]
+    assert [int(r[0]) for r in rows] == [1, 10, 20, 30, 40]
+    assert all(float(r[4]) <= 1e-6 for r in rows)  # max |dparam| in float64
+    assert lines[-1].startswith("OK")
+
+
+def test_parity_exits_1_when_a_tolerance_is_exceeded():
+    out = harness("parity", XOR_FILE, "--epochs", "3", "--min-agreement", "1.01")
+    assert out.returncode == 1
+    assert "FAIL: tolerance exceeded first at epoch 1: agreement" in out.stdout

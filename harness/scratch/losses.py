@@ -21,6 +21,13 @@ class Loss:
     allowed_outputs: ClassVar[tuple[str, ...] | None] = None  # None: any output activation
     integer_targets: ClassVar[bool] = False  # class labels (n,) instead of (n, outputs) values
 
+    def targets(self, y: np.ndarray, outputs: int, dtype: str | np.dtype) -> np.ndarray:
+        """y as this loss takes it: (n, outputs) values in `dtype`, class labels one-hot encoded."""
+        y = np.asarray(y)
+        if y.ndim == 1 and y.dtype.kind in "iu" and outputs > 1:
+            return np.eye(outputs, dtype=dtype)[y]
+        return np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1)
+
     def value(self, a: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
 
@@ -84,6 +91,11 @@ class CrossEntropy(Loss):
     fused_with = "softmax"
     allowed_outputs = ("softmax",)
     integer_targets = True
+
+    def targets(self, y, outputs, dtype):
+        """Class labels as int64 (n,); one-hot rows are turned back into labels."""
+        y = np.asarray(y)
+        return np.ascontiguousarray(y if y.ndim == 1 else y.argmax(axis=1), dtype=np.int64)
 
     def value(self, a, y):
         return float(-np.log(a[np.arange(len(y)), y]).mean())

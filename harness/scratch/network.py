@@ -160,15 +160,12 @@ class Network:
         return x
 
     def _targets(self, y: np.ndarray, loss: str | losses.Loss | None) -> np.ndarray:
-        loss = losses.get(loss) if isinstance(loss, str) else loss
+        """Targets as `loss` takes them; without a loss, as metrics take them (labels stay labels)."""
         y = np.asarray(y)
-        if loss is not None and loss.integer_targets:
-            return np.ascontiguousarray(y if y.ndim == 1 else y.argmax(axis=1), dtype=np.int64)
-        if y.ndim == 1 and self.spec.outputs > 1 and y.dtype.kind in "iu":
-            if loss is None:
-                return y  # class labels, as metrics take them
-            return np.eye(self.spec.outputs, dtype=self.dtype)[y]  # one-hot, for mse
-        return np.ascontiguousarray(y, dtype=self.dtype).reshape(len(y), -1)
+        if loss is None:
+            return y if y.ndim == 1 and y.dtype.kind in "iu" else y.reshape(len(y), -1)
+        loss = losses.get(loss) if isinstance(loss, str) else loss
+        return loss.targets(y, self.spec.outputs, self.dtype)
 
     # -- files
 

@@ -1,0 +1,6 @@
+"""The PyTorch twin of the scratch engine: the only package of the harness that imports torch."""
+
+from harness.reference.engine import TorchEngine
+from harness.reference.modules import MLP
+
+__all__ = ["MLP", "TorchEngine"]

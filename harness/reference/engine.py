@@ -1,0 +1,98 @@
+"""The PyTorch engine: the same network, loss and optimizer as the scratch engine, in torch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.metrics import get as get_metric
+from harness.reference.modules import MLP
+from harness.spec import NetworkSpec, TrainingSpec
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+# loss name -> (module factory, output activation whose logits it takes, or None)
+LOSSES = {
+    "mse": (nn.MSELoss, None),
+    "bce": (nn.BCEWithLogitsLoss, "sigmoid"),
+    "cross_entropy": (nn.CrossEntropyLoss, "softmax"),
+}
+
+
+def make_optimizer(name: str, params, settings: dict) -> torch.optim.Optimizer:
+    """torch.optim's optimizer of that name with the spec's hyperparameters."""
+    s = dict(settings)
+    lr = s.pop("learning_rate")
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(params, lr=lr, **s)
+
+
+class TorchEngine:
+    """Built from a network spec, a training spec and initial parameters copied one to one."""
+
+    name = "torch"
+
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray]) -> None:
+        self.network, self.training = network, training
+        self.dtype = DTYPES[training.dtype]
+        loss_cls, fused_with = LOSSES[training.loss]
+        self.model = MLP(network, self.dtype, logits_out=fused_with == network.output_activation.name)
+        self.model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=training.dtype)) for k, v in params.items()})
+        self.loss_fn = loss_cls()
+        self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
+                                        training.optimizer.kwargs())
+
+    @staticmethod
+    def set_threads(n: int) -> dict[str, int]:
+        torch.set_num_threads(n)
+        return {"torch_threads": torch.get_num_threads()}
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:
+        """One pass over the batches; the sample-weighted mean batch loss."""
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
+        model.train()
+        total = torch.zeros((), dtype=torch.float64)
+        seen = 0
+        for idx in batch_indices:
+            it = torch.from_numpy(idx)
+            xb, yb = xt.index_select(0, it), yt.index_select(0, it)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        return float(total) / seen
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """Loss on (x, y) and every parameter's gradient, without a step."""
+        self.model.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        grads = {k: p.grad.detach().numpy().copy() for k, p in self.model.named_parameters()}
+        self.model.zero_grad(set_to_none=True)
+        return float(loss.detach()), grads
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        return self.model.predict(torch.from_numpy(x)).numpy()
+
+    @torch.no_grad()
+    def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str) -> dict[str, float]:
+        self.model.eval()
+        out = self.model(torch.from_numpy(x))
+        pred = self.model.acts[-1](out) if self.model.logits_out else out
+        return {metric: get_metric(metric)(pred.numpy(), y),
+                "loss": float(self.loss_fn(out, torch.from_numpy(y)))}
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}

@@ -1,0 +1,47 @@
+"""The scratch engine behind the contract of `harness.engines`: a Network, its loss and optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from harness.metrics import get as get_metric
+from harness.scratch import losses
+from harness.scratch.network import Network
+from harness.spec import NetworkSpec, TrainingSpec
+
+
+class ScratchEngine:
+    name = "scratch"
+
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray]) -> None:
+        self.net = Network(network, params, dtype=training.dtype)
+        self.loss = losses.get(training.loss)
+        self.optimizer = self.net.make_optimizer(training.optimizer)
+
+    @staticmethod
+    def set_threads(n: int) -> dict[str, int]:
+        return {}  # NumPy's BLAS threads are pinned by harness.engines.pin_threads
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        return {}
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:
+        return self.net.train_epoch(x, y, batch_indices, self.loss, self.optimizer)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        self.net.forward(x)
+        value = self.net.backward(y, self.loss)
+        return value, self.net.gradients()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.net.predict(x)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str) -> dict[str, float]:
+        pred = self.net.predict(x)
+        return {metric: get_metric(metric)(pred, y), "loss": self.loss.value(pred, y)}
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return self.net.parameters()
