@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench ui lint clean
+.PHONY: setup data test bench ui lint clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 test: setup
 	$(BIN)/python -m pytest
 
-bench: setup
+data: setup
+	$(BIN)/harness data fetch mnist
+
+bench: data
 	$(BIN)/harness bench
 	$(BIN)/harness report
 

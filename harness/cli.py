@@ -7,6 +7,7 @@ a traceback unless it is a bug in the harness itself.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,71 @@ def _parity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from harness import spec
+    from harness.prepare import threads_for
+    from harness.runner import run
+
+    s = spec.load(args.experiment, args.set)
+    metric = s.evaluation.metric
+    bar = tqdm(total=s.training.epochs, desc=f"{s.name}/{args.engine}", unit="epoch", disable=None,
+               dynamic_ncols=True, leave=False)
+
+    def on_epoch(r):
+        shown = {"loss": f"{r.train_loss:.4g}"}
+        if r.test_metric is not None:
+            shown[metric] = f"{r.test_metric:.4f}"
+        bar.set_postfix(shown, refresh=False)
+        bar.update(1)
+
+    try:
+        result = run(s, args.engine, args.seed, threads=args.threads, on_epoch=on_epoch)
+    finally:
+        bar.close()
+    print(summary(result, s, threads_for(s, args.threads)))
+    return 0
+
+
+def summary(r, s, threads: int) -> str:
+    """A few lines a person reads after a run."""
+    metric = r.metric
+    lines = [f"{r.experiment} on {r.engine} (seed {r.seed}, {s.training.dtype}, {threads} thread"
+             f"{'s' * (threads > 1)}): test {metric} {r.final[f'test_{metric}']:.4f}, test loss "
+             f"{r.final['test_loss']:.4g}" + "".join(f", {k} {v:.4g}" for k, v in r.final.items()
+                                                  if k not in (f"test_{metric}", "test_loss"))]
+    if s.evaluation.target is not None:
+        lines.append(f"  target {metric} {s.evaluation.target}: " + (
+            f"reached at epoch {r.target_epoch}, after {r.time_to_target_s:.3f} s" if r.target_epoch
+            else "not reached"))
+    lines.append(f"  train loss {r.epochs[0].train_loss:.4g} -> {r.epochs[-1].train_loss:.4g} over {len(r.epochs)} "
+                 f"epochs; training {r.train_time_s:.3f} s (median epoch {r.median_epoch_s * 1e3:.3g} ms, "
+                 f"{r.samples_per_s:,.0f} samples/s); evaluation {r.eval_time_s:.3f} s")
+    return "\n".join(lines)
+
+
+def _data(args: argparse.Namespace) -> int:
+    from harness.data import DATASETS, mnist
+
+    if args.action == "fetch":
+        if args.dataset != "mnist":
+            print(f"{args.dataset}: generated on the fly, nothing to fetch")
+            return 0
+        mnist.fetch(force=args.force)
+        return 0
+    for name, info in DATASETS.items():
+        print(f"{name:9} {info.features} inputs -> {info.outputs} output{'s' * (info.outputs > 1)}: "
+              f"{info.description}")
+    status = mnist.info()
+    print(f"mnist cache: {status['cache']} ({status['status']})")
+    if mnist.cache_path().exists():
+        arrays = mnist.read_cache()
+        print(f"  verified: {', '.join(f'{k} {v.shape}' for k, v in arrays.items())}; "
+              f"first train labels {arrays['y_train'][:5].tolist()}, first test labels {arrays['y_test'][:5].tolist()}")
+    return 0
+
+
 def _not_yet(name: str) -> Command:
     def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"'harness {name}' is not yet available in this version")
@@ -104,12 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-agreement", type=float, help="smallest share of test decisions that must agree")
     p.set_defaults(func=_parity)
 
-    for name, text in [("run", "train one experiment on one engine"),
-                       ("bench", "benchmark both engines on every experiment into MLflow"),
+    p = sub.add_parser("run", help="train one experiment on one engine")
+    _add_spec_args(p)
+    p.add_argument("--engine", default="scratch", choices=["scratch", "torch"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="threads (default: the file's; 0 = every core)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("data", help="fetch and inspect datasets")
+    p.add_argument("action", choices=["fetch", "info"])
+    p.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "xor", "addition"])
+    p.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
+    p.set_defaults(func=_data)
+
+    for name, text in [("bench", "benchmark both engines on every experiment into MLflow"),
                        ("report", "write results/ from the tracking store"),
                        ("evaluate", "test a saved ONNX model on a dataset"),
                        ("perf", "measure throughput against the machine's matmul peak"),
-                       ("data", "fetch and inspect datasets"),
                        ("ui", "start the MLflow UI on 127.0.0.1")]:
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=_not_yet(name))
@@ -126,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`harness ... | head`): nothing left to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet
+        return 0
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ class TrainingSpec:
     shuffle: bool = True
     dtype: str = "float32"
     threads: int = 0  # 0: every core of the machine
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
 
 
 @dataclass(frozen=True)
@@ -425,6 +426,7 @@ def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
         shuffle=t.get("shuffle", bool, True),
         dtype=t.get("dtype", str, "float32", check=lambda v: v in DTYPES, allowed=f"allowed: {', '.join(DTYPES)}"),
         threads=t.get("threads", int, 0, check=lambda v: v >= 0, allowed="must be >= 0 (0: every core)"),
+        lr_decay=t.get("lr_decay", float, 1.0, check=lambda v: 0 < v <= 1, allowed="must be in (0, 1]"),
     )
     t.done()
     return spec

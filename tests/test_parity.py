@@ -91,7 +91,8 @@ OUTPUT_LOSS = [("identity", "mse"), ("sigmoid", "mse"), ("tanh", "mse"), ("relu"
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus"]
 
 
-def random_experiment(seed: int, dtype: str = "float64", optimizer: dict | None = None) -> spec.ExperimentSpec:
+def random_experiment(seed: int, dtype: str = "float64", optimizer: dict | None = None,
+                      **training) -> spec.ExperimentSpec:
     rng = np.random.default_rng(seed)
     depth = int(rng.integers(0, 5))
     out_act, loss = OUTPUT_LOSS[seed % len(OUTPUT_LOSS)]
@@ -102,7 +103,8 @@ def random_experiment(seed: int, dtype: str = "float64", optimizer: dict | None 
         "data": {"dataset": "xor"},
         "network": {"inputs": int(rng.integers(1, 65)), "outputs": outputs, "hidden": hidden,
                     "output_activation": out_act, "init": ["xavier_uniform", "he_normal", "torch_default"][seed % 3]},
-        "training": {"loss": loss, "dtype": dtype, "optimizer": optimizer or {"name": "sgd", "learning_rate": 0.05}},
+        "training": {"loss": loss, "dtype": dtype, "optimizer": optimizer or {"name": "sgd", "learning_rate": 0.05},
+                     **training},
     })
 
 
@@ -179,10 +181,11 @@ def test_optimizer_steps(name, settings):
         compare(f"{name} {k} after 20 steps", ours[k], theirs[k].detach().numpy(), 1e-10)
 
 
-@pytest.mark.parametrize("seed,optimizer", list(itertools.product(
-    [0, 3, 5, 6], [{"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}, {"name": "adam", "learning_rate": 0.003}])))
-def test_training_trajectories_stay_together_for_200_steps(seed, optimizer):
-    s = random_experiment(seed, optimizer=optimizer)
+@pytest.mark.parametrize("seed,optimizer,lr_decay", list(itertools.product(
+    [0, 3, 5, 6], [{"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}, {"name": "adam", "learning_rate": 0.003}],
+    [1.0, 0.9])))
+def test_training_trajectories_stay_together_for_200_steps(seed, optimizer, lr_decay):
+    s = random_experiment(seed, optimizer=optimizer, lr_decay=lr_decay)
     scratch, reference = both_engines(s, seed)
     x, y = batch_for(s, 100, seed)
     for epoch in range(20):  # 10 batches of 10: 200 steps
@@ -196,3 +199,16 @@ def test_training_trajectories_stay_together_for_200_steps(seed, optimizer):
         ours, theirs = scratch.evaluate(x, y, metric), reference.evaluate(x, y, metric)
         compare(f"evaluate {metric}", ours[metric], theirs[metric], 1e-9)
         compare("evaluate loss", ours["loss"], theirs["loss"], 1e-9)
+
+
+@pytest.mark.slow
+def test_one_epoch_of_real_mnist_in_float32(mnist_ready):
+    from harness.parity import lockstep
+    from harness.prepare import prepare
+    from tests.test_cli import ROOT
+
+    inputs = prepare(spec.load(ROOT / "experiments" / "mnist.toml"), seed=0)
+    (d,) = list(lockstep(inputs, epochs=1, threads=2))
+    assert d.loss_rel_diff <= 1e-3, (d.loss_scratch, d.loss_torch)
+    assert d.agreement >= 0.995
+    assert d.max_param_diff < 1e-3

@@ -44,6 +44,8 @@ class TorchEngine:
         self.loss_fn = loss_cls()
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
                                         training.optimizer.kwargs())
+        self.scheduler = (torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=training.lr_decay)
+                          if training.lr_decay != 1.0 else None)
 
     @staticmethod
     def set_threads(n: int) -> dict[str, int]:
@@ -70,6 +72,8 @@ class TorchEngine:
             opt.step()
             total += loss.detach() * len(idx)
             seen += len(idx)
+        if self.scheduler is not None:
+            self.scheduler.step()
         return float(total) / seen
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:

@@ -19,6 +19,7 @@ class ScratchEngine:
         self.net = Network(network, params, dtype=training.dtype)
         self.loss = losses.get(training.loss)
         self.optimizer = self.net.make_optimizer(training.optimizer)
+        self.lr_decay = training.lr_decay
 
     @staticmethod
     def set_threads(n: int) -> dict[str, int]:
@@ -29,7 +30,10 @@ class ScratchEngine:
         return {}
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:
-        return self.net.train_epoch(x, y, batch_indices, self.loss, self.optimizer)
+        loss = self.net.train_epoch(x, y, batch_indices, self.loss, self.optimizer)
+        if self.lr_decay != 1.0:  # as torch's ExponentialLR stepped after each epoch
+            self.optimizer.settings["learning_rate"] *= self.lr_decay
+        return loss
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         self.net.forward(x)

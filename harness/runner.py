@@ -1,0 +1,218 @@
+"""One run: (experiment, engine, seed) -> data, batches, epochs, with timing and metrics.
+
+Clocks (MLPerf's rules): each epoch's training is timed alone, from its first batch to
+its last step; evaluation on the test set is timed on its own; time-to-target is the
+training plus evaluation time up to the first evaluation that reaches the target. Data
+loading, model construction and everything logged happen outside these clocks.
+
+`run` works in the calling process; `run_isolated` runs it in a fresh spawned process,
+so that one engine's imports, threads and memory never touch another's figures.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.engines import engine_class, pin_threads
+from harness.errors import HarnessError
+from harness.metrics import Metric
+from harness.metrics import get as get_metric
+from harness.prepare import RunInputs, prepare, threads_for
+from harness.spec import ExperimentSpec
+
+
+class TrainingDiverged(HarnessError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, loss: float) -> None:
+        super().__init__(f"training loss became {loss} at epoch {epoch}; lower the learning rate")
+        self.epoch, self.loss = epoch, loss
+
+
+class RunFailed(HarnessError):
+    """A run in a child process ended without a result."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    epoch_time_s: float
+    test_metric: float | None = None  # None where the epoch was not evaluated
+    test_loss: float | None = None
+    eval_time_s: float | None = None
+
+
+@dataclass
+class RunResult:
+    experiment: str
+    engine: str
+    seed: int
+    metric: str
+    epochs: list[EpochRecord]
+    final: dict[str, float]  # test_<metric>, test_loss, and test_mae for regression
+    train_time_s: float
+    eval_time_s: float
+    time_to_target_s: float | None
+    target_epoch: int | None
+    samples_per_s: float
+    threads: dict[str, Any]
+    data: dict[str, Any]
+    predictions: np.ndarray
+    parameters: dict[str, np.ndarray]
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def median_epoch_s(self) -> float:
+        return statistics.median(e.epoch_time_s for e in self.epochs)
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
+        on_epoch: EpochCallback | None = None, monitor: Any = None) -> RunResult:
+    """Train and evaluate one engine on one seed of an experiment, in this process.
+
+    `on_epoch` is called after each epoch's clocks have stopped. `monitor`, if given, is
+    started and stopped around the training loop (`start()`, `stop() -> dict`).
+    """
+    inputs = prepare(spec, seed)
+    n_threads = threads_for(spec, threads)
+    thread_info = pin_threads(n_threads, (engine,))
+    model = engine_class(engine)(spec.network, spec.training, inputs.initial)
+    metric = get_metric(spec.evaluation.metric)
+    if monitor is not None:
+        monitor.start()
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the loss check
+            clock = _train(model, inputs, metric, on_epoch)
+    finally:
+        resources = monitor.stop() if monitor is not None else {}
+    records = clock.records
+
+    predictions = model.predict(inputs.x_test)
+    final = {f"test_{metric.name}": records[-1].test_metric, "test_loss": records[-1].test_loss}
+    if spec.training.loss == "mse" and metric.name != "mae":
+        final["test_mae"] = get_metric("mae")(predictions, inputs.y_test)
+    d = inputs.data
+    return RunResult(
+        experiment=spec.name, engine=engine, seed=seed, metric=metric.name, epochs=records, final=final,
+        train_time_s=clock.train_s, eval_time_s=clock.eval_s, time_to_target_s=clock.to_target_s,
+        target_epoch=clock.target_epoch,
+        samples_per_s=len(inputs.x_train) * len(records) / clock.train_s if clock.train_s > 0 else float("inf"),
+        threads={**thread_info, **engine_class(engine).versions()},
+        data={"name": d.name, "digest": d.digest, "source": d.source,
+              "shapes": {k: list(v) for k, v in d.shapes().items()}},
+        predictions=predictions, parameters=model.parameters(), resources=resources,
+    )
+
+
+@dataclass
+class _Clock:
+    records: list[EpochRecord] = field(default_factory=list)
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    to_target_s: float | None = None
+    target_epoch: int | None = None
+
+
+def _train(model, inputs: RunInputs, metric: Metric, on_epoch: EpochCallback | None) -> _Clock:
+    """The epoch loop: train (timed), evaluate when due (timed apart), then report the epoch."""
+    spec = inputs.spec
+    epochs, every, target = spec.training.epochs, spec.evaluation.every, spec.evaluation.target
+    clock = _Clock()
+    for epoch in range(1, epochs + 1):
+        batches = inputs.batches(epoch - 1)
+        t0 = time.perf_counter()
+        loss = model.train_epoch(inputs.x_train, inputs.y_train, batches)
+        dt = time.perf_counter() - t0
+        clock.train_s += dt
+        if not math.isfinite(loss):
+            raise TrainingDiverged(epoch, loss)
+        record = EpochRecord(epoch, loss, dt)
+        if epoch % every == 0 or epoch == epochs:
+            t1 = time.perf_counter()
+            ev = model.evaluate(inputs.x_test, inputs.y_test, metric.name)
+            et = time.perf_counter() - t1
+            clock.eval_s += et
+            record = EpochRecord(epoch, loss, dt, ev[metric.name], ev["loss"], et)
+            if clock.to_target_s is None and target is not None and metric.reached(ev[metric.name], target):
+                clock.to_target_s, clock.target_epoch = clock.train_s + clock.eval_s, epoch
+        clock.records.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return clock
+
+
+# ---------------------------------------------------------------------------- fresh process
+
+
+def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | None, monitor_args: dict | None):
+    monitor = None
+    if monitor_args is not None:
+        from harness.monitor import Monitor
+
+        monitor = Monitor(**monitor_args)
+    try:
+        result = run(spec, engine, seed, threads=threads, monitor=monitor,
+                     on_epoch=lambda r: conn.send(("epoch", r)))
+        conn.send(("result", result))
+    except HarnessError as e:
+        conn.send(("error", (type(e).__name__, str(e), getattr(e, "epoch", None))))
+    except BaseException as e:  # a bug: send the traceback so the parent can record it
+        conn.send(("error", (type(e).__name__, f"{e}\n{traceback.format_exc()}", None)))
+    finally:
+        conn.close()
+
+
+class ChildError(HarnessError):
+    """An error raised inside a run's process, carried back to the parent."""
+
+    def __init__(self, kind: str, message: str, epoch: int | None = None) -> None:
+        super().__init__(message.splitlines()[0] if message else kind)
+        self.kind, self.details, self.epoch = kind, message, epoch
+
+
+def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
+                 on_epoch: EpochCallback | None = None, monitor: dict | None = None,
+                 on_start: Callable[[int], None] | None = None) -> RunResult:
+    """`run` in a fresh spawned process. Epoch records reach `on_epoch` as they come;
+    `on_start(pid)` learns the child's process id. A child that dies raises `RunFailed`."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, spec, engine, seed, threads, monitor), daemon=True)
+    proc.start()
+    child.close()
+    if on_start is not None:
+        on_start(proc.pid)
+    try:
+        while True:
+            try:
+                kind, payload = parent.recv()
+            except EOFError:
+                proc.join()
+                raise RunFailed(f"the {engine} run of seed {seed} died without a result "
+                                f"(exit code {proc.exitcode})") from None
+            if kind == "epoch":
+                if on_epoch is not None:
+                    on_epoch(payload)
+            elif kind == "result":
+                return payload
+            else:
+                raise ChildError(*payload)
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+        parent.close()
