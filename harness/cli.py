@@ -137,6 +137,60 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from harness import bench
+
+    paths = args.experiments or bench.default_experiments()
+    bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads)
+    print()
+    print(comparison_table(outcomes))
+    print(f"\nnext: `harness report` writes results/ from the store; `make ui` browses it (bench {bench_id})")
+    return 1 if any(o.failures for o in outcomes) else 0
+
+
+def comparison_table(outcomes) -> str:
+    lines = [f"{'experiment':16} {'engine':8} {'test metric':>18} {'training s':>16} {'samples/s':>12} "
+             f"{'peak RSS MB':>11}"]
+    for o in outcomes:
+        metric = f"test_{o.spec.evaluation.metric}"
+        c = o.comparison
+        for engine in o.spec.bench.engines:
+            if f"{engine}/{metric}_mean" not in c:
+                lines.append(f"{o.spec.name:16} {engine:8} {'all runs failed':>18}")
+                continue
+            rss = c.get(f"{engine}/rss_peak_mb_mean", float("nan"))
+            lines.append(f"{o.spec.name:16} {engine:8} {c[f'{engine}/{metric}_mean']:>9.4f} ± "
+                         f"{c[f'{engine}/{metric}_std']:<6.4f} {c[f'{engine}/train_time_s_mean']:>7.3f} ± "
+                         f"{c[f'{engine}/train_time_s_std']:<6.3f} {c[f'{engine}/samples_per_s_mean']:>12,.0f} "
+                         f"{rss:>11.0f}")
+        if "speedup" in c:
+            lines.append(f"{'':16} speedup (torch time / scratch time) {c['speedup']:.2f}x, "
+                         f"agreement {c.get('agreement_mean', float('nan')):.2%}")
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harness import report
+
+    report.build(args.bench_id, args.out, args.tracking_uri)
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from harness import tracking
+
+    uri = tracking.resolve_uri(args.tracking_uri)
+    print(f"MLflow UI on http://127.0.0.1:{args.port} for {uri} (Ctrl-C stops it)")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+           "--port", str(args.port)]
+    try:
+        return subprocess.run(cmd).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def _not_yet(name: str) -> Command:
     def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"'harness {name}' is not yet available in this version")
@@ -147,6 +201,10 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="an experiment file, such as experiments/xor.toml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting of the file (TOML value), e.g. training.epochs=3; repeatable")
+
+
+def _add_uri_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,11 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
     p.set_defaults(func=_data)
 
-    for name, text in [("bench", "benchmark both engines on every experiment into MLflow"),
-                       ("report", "write results/ from the tracking store"),
-                       ("evaluate", "test a saved ONNX model on a dataset"),
-                       ("perf", "measure throughput against the machine's matmul peak"),
-                       ("ui", "start the MLflow UI on 127.0.0.1")]:
+    p = sub.add_parser("bench", help="benchmark both engines on every experiment into MLflow")
+    p.add_argument("experiments", nargs="*", help="experiment files (default: every file in experiments/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override in every file")
+    p.add_argument("--threads", type=int, help="threads for both engines (default: each file's)")
+    _add_uri_arg(p)
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("report", help="write results/ from the tracking store")
+    p.add_argument("--bench-id", help="which bench (default: the newest in the store)")
+    p.add_argument("--out", default="results", help="folder to write (default: results)")
+    _add_uri_arg(p)
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    _add_uri_arg(p)
+    p.set_defaults(func=_ui)
+
+    for name, text in [("evaluate", "test a saved ONNX model on a dataset"),
+                       ("perf", "measure throughput against the machine's matmul peak")]:
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=_not_yet(name))
     return parser

@@ -1,0 +1,156 @@
+"""The benchmark: every experiment x engine x seed, each run in a fresh process, one at a time.
+
+Engines are interleaved seed by seed (scratch 0, torch 0, scratch 1, ...) so that any
+drift in the machine touches both alike. Everything is checked before the first run
+starts: an experiment file that fails validation creates no run in the store.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness import spec as specs
+from harness import tracking
+from harness.data import DATASETS
+from harness.errors import HarnessError, SpecError
+from harness.metrics import get as get_metric
+from harness.prepare import check_fits, threads_for
+from harness.runner import RunResult, run_isolated
+from harness.scratch import Network
+
+MONITOR = {"interval": 0.05}
+COMPARED = ("train_time_s", "median_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",
+            "cpu_user_s", "cpu_system_s", "cpu_percent_mean", "rss_peak_mb")
+EXPERIMENTS_DIR = Path("experiments")
+
+
+@dataclass
+class ExperimentOutcome:
+    spec: specs.ExperimentSpec
+    parent_run_id: str
+    results: dict[tuple[str, int], RunResult] = field(default_factory=dict)
+    failures: dict[tuple[str, int], str] = field(default_factory=dict)
+    comparison: dict[str, float] = field(default_factory=dict)
+
+
+def default_experiments() -> list[Path]:
+    files = sorted(EXPERIMENTS_DIR.glob("*.toml"))
+    if not files:
+        raise SpecError(f"no experiment files in {EXPERIMENTS_DIR.resolve()}; name some: harness bench FILE.toml")
+    return files
+
+
+def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[specs.ExperimentSpec]:
+    """Every experiment, validated, its network checked against its dataset, before anything runs."""
+    loaded = [specs.load(p, overrides) for p in paths]
+    names = [s.name for s in loaded]
+    if len(set(names)) != len(names):
+        raise SpecError(f"two experiment files share a name ({', '.join(names)}); names must differ")
+    for s in loaded:
+        check_fits(s, DATASETS[s.data.dataset])
+        if s.data.dataset == "mnist" and not s.data.path:
+            from harness.data import mnist
+
+            mnist.read_cache()  # a clear error now, not after other experiments ran
+    return loaded
+
+
+def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str | None = None,
+          threads: int | None = None, out: Callable[[str], None] = print) -> tuple[str, list[ExperimentOutcome]]:
+    """Run the benchmark; returns the bench id and each experiment's outcome."""
+    experiments = load_all(paths, overrides)
+    tracking.quiet()
+    uri = tracking.connect(uri)
+    bench_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    tracker = tracking.Tracker(uri, bench_id)
+    total = sum(len(s.bench.seeds) * len(s.bench.engines) for s in experiments)
+    out(f"bench {bench_id}: {len(experiments)} experiments, {total} runs, each in a fresh process; store {uri}")
+    started, done, outcomes = time.perf_counter(), 0, []
+    for s in experiments:
+        n_threads = threads_for(s, threads)
+        experiment_started = time.perf_counter()
+        with tracker.parent(s) as parent_id:
+            outcome = ExperimentOutcome(s, parent_id)
+            for seed in s.bench.seeds:
+                for engine in s.bench.engines:
+                    done += 1
+                    label = f"[{done:>{len(str(total))}}/{total}] {s.name} {engine} seed {seed}"
+                    try:
+                        result = _one(tracker, s, engine, seed, n_threads)
+                    except HarnessError as e:
+                        outcome.failures[(engine, seed)] = str(e)
+                        out(f"{label}: FAILED: {e}")
+                        continue
+                    outcome.results[(engine, seed)] = result
+                    out(f"{label}: {progress_line(result)}")
+            outcome.comparison = compare(s, outcome.results)
+            outcome.comparison["runs_failed"] = float(len(outcome.failures))
+            outcome.comparison["wall_s"] = time.perf_counter() - experiment_started
+            tracker.log_comparison(outcome.comparison)
+        outcomes.append(outcome)
+    out(f"bench {bench_id} finished in {time.perf_counter() - started:.1f} s")
+    return bench_id, outcomes
+
+
+def _one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int) -> RunResult:
+    with tracker.child(s, engine, seed, threads) as run_id:
+        result = run_isolated(s, engine, seed, threads=threads, monitor=MONITOR)
+        with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+            model = Network(s.network, result.parameters, dtype=s.training.dtype)
+            path = model.save(Path(tmp) / f"{s.name}-{engine}-seed{seed}.npz",
+                              {"engine": engine, "experiment": s.to_json()})
+            tracker.log_result(run_id, s, result, [path])
+    return result
+
+
+def progress_line(r: RunResult) -> str:
+    m = r.metric
+    rss = r.resources.get("rss_peak_mb")
+    return (f"{m} {r.final[f'test_{m}']:.4f}, training {r.train_time_s:.3f} s ({r.samples_per_s:,.0f} samples/s)"
+            + (f", peak RSS {rss:.0f} MB" if rss else ""))
+
+
+def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) -> dict[str, float]:
+    """Per engine, mean and std over seeds of every compared figure; then speedup, accuracy gap, agreement."""
+    metric = get_metric(s.evaluation.metric)
+    key = f"test_{metric.name}"
+    out: dict[str, float] = {}
+    for engine in s.bench.engines:
+        runs = [r for (e, _), r in sorted(results.items()) if e == engine]
+        if not runs:
+            continue
+        figures = {key: [r.final[key] for r in runs]}
+        for name in COMPARED:
+            values = [_figure(r, name) for r in runs]
+            figures[name] = [v for v in values if v is not None]
+        for name, values in figures.items():
+            if values:
+                out[f"{engine}/{name}_mean"] = float(np.mean(values))
+                out[f"{engine}/{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    scratch = {seed: r for (e, seed), r in results.items() if e == "scratch"}
+    torch_ = {seed: r for (e, seed), r in results.items() if e == "torch"}
+    if scratch and torch_:
+        out["speedup"] = (statistics.median(r.train_time_s for r in torch_.values())
+                          / statistics.median(r.train_time_s for r in scratch.values()))
+        out["accuracy_gap"] = out[f"scratch/{key}_mean"] - out[f"torch/{key}_mean"]
+        agree = [metric.agreement(scratch[k].predictions, torch_[k].predictions) for k in scratch.keys() & torch_]
+        if agree:
+            out["agreement_mean"], out["agreement_min"] = float(np.mean(agree)), float(np.min(agree))
+            out["agreement_n"] = float(len(scratch[next(iter(scratch.keys() & torch_))].predictions))
+    return out
+
+
+def _figure(r: RunResult, name: str) -> float | None:
+    if name in r.resources:
+        return r.resources[name]
+    if name == "median_epoch_s":
+        return r.median_epoch_s
+    return getattr(r, name, None)

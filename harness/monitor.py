@@ -1,0 +1,118 @@
+"""Resource use of this process (and its children) over a timed window, sampled by psutil.
+
+A thread samples CPU times, RSS and thread count every `interval` seconds between
+`start()` and `stop()`; the first and last samples are taken on the caller's thread, at
+the window's edges, so that even a window shorter than one interval is measured and the
+CPU seconds and mean CPU % are exact whatever happens between. The CPU time the sampling
+itself costs is reported as `monitor_overhead_s`.
+
+The sampler needs the GIL: while the measured code runs pure Python without releasing it
+(a tiny network's per-step overhead), samples come further apart than `interval`, which
+`monitor_samples` shows. NumPy and torch release the GIL in their kernels.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+
+import psutil
+
+MB = 1024 * 1024
+
+
+def _high_water_mark_mb() -> float:
+    """The kernel's peak RSS of this process over its whole life (data loading included)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return float("nan")
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb * 1024 / MB if sys.platform != "darwin" else kb / MB  # macOS reports bytes
+
+
+class Monitor:
+    def __init__(self, interval: float = 0.05, children: bool = True) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        self.interval, self.children = interval, children
+        self._proc = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._samples: list[tuple[float, float, float, int, int]] = []  # (t, user, system, rss, threads)
+        self._overhead = 0.0
+        self._listed: list[psutil.Process] | None = None
+        self._relist_every = max(1, round(1.0 / interval))
+
+    def _processes(self) -> list[psutil.Process]:
+        # Listing children scans every process of the machine (milliseconds): do it about once a second.
+        if self.children and (self._listed is None or len(self._samples) % self._relist_every == 0):
+            try:
+                self._listed = self._proc.children(recursive=True)
+            except psutil.Error:
+                self._listed = []
+        return [self._proc, *(self._listed or [])]
+
+    def _sample(self) -> None:
+        c0 = time.thread_time()
+        user = system = 0.0
+        rss = threads = 0
+        for p in self._processes():
+            try:
+                with p.oneshot():
+                    cpu = p.cpu_times()
+                    user, system = user + cpu.user, system + cpu.system
+                    rss += p.memory_info().rss
+                    threads += p.num_threads()
+            except psutil.Error:  # a child that ended between listing and reading
+                continue
+        self._samples.append((time.perf_counter(), user, system, rss, threads))
+        self._overhead += time.thread_time() - c0
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> None:
+        self._listed = None
+        self._samples.clear()
+        self._overhead = 0.0
+        self._stop.clear()
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, name="harness-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the window's figures (CPU seconds, CPU %, RSS in MB, threads)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        s = self._samples
+        wall = s[-1][0] - s[0][0]
+        user, system = s[-1][1] - s[0][1], s[-1][2] - s[0][2]
+        rates = [100 * ((b[1] + b[2]) - (a[1] + a[2])) / (b[0] - a[0]) for a, b in itertools.pairwise(s) if b[0] > a[0]]
+        rss = [x[3] for x in s]
+        return {
+            "wall_s": wall,
+            "cpu_user_s": user,
+            "cpu_system_s": system,
+            "cpu_percent_mean": 100 * (user + system) / wall if wall > 0 else 0.0,
+            "cpu_percent_max": max(rates, default=0.0),
+            "rss_peak_mb": max(rss) / MB,
+            "rss_mean_mb": sum(rss) / len(rss) / MB,
+            "rss_start_mb": rss[0] / MB,
+            "rss_hwm_mb": _high_water_mark_mb(),
+            "threads_max": max(x[4] for x in s),
+            "monitor_samples": len(s),
+            "monitor_overhead_s": self._overhead,
+        }
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.result = self.stop()

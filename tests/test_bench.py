@@ -1,0 +1,138 @@
+"""A small bench into a temporary sqlite store, checked through mlflow.search_runs."""
+
+import math
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness import bench, report, tracking
+from harness.errors import TrackingError
+from tests.test_cli import ROOT, harness
+
+
+def write(folder, name, text):
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+XOR = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 60").replace(
+    "seeds = [0, 1, 2]", "seeds = [0, 1]")
+DIVERGES = (ROOT / "experiments" / "addition_linear.toml").read_text().replace(
+    "learning_rate = 0.1", "learning_rate = 1e6").replace("seeds = [0, 1, 2]", "seeds = [0]").replace(
+    'name = "addition_linear"', 'name = "diverges"')
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    files = [write(folder, "diverges", DIVERGES), write(folder, "xor", XOR)]
+    lines = []
+    bench_id, outcomes = bench.bench(files, uri=uri, out=lines.append)
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`harness.bench_id` = '{bench_id}'")
+    return {"uri": uri, "bench_id": bench_id, "outcomes": outcomes, "runs": runs, "lines": lines, "folder": folder}
+
+
+def children(store, experiment=None):
+    runs = store["runs"][store["runs"]["tags.harness.kind"] == "run"]
+    if experiment:
+        ids = {o.parent_run_id for o in store["outcomes"] if o.spec.name == experiment}
+        runs = runs[runs["tags.mlflow.parentRunId"].isin(ids)]
+    return runs
+
+
+def test_one_parent_per_experiment_and_one_child_per_engine_and_seed(store):
+    runs = store["runs"]
+    parents = runs[runs["tags.harness.kind"] == "bench"]
+    assert len(parents) == 2 and set(parents["params.experiment"]) == {"xor", "diverges"}
+    assert len(children(store, "xor")) == 4 and len(children(store, "diverges")) == 2
+    assert set(parents["status"]) == {"FINISHED"}
+    assert set(children(store, "xor")["status"]) == {"FINISHED"}
+    assert not (runs["status"] == "RUNNING").any()
+
+
+def test_a_failed_run_is_marked_with_its_reason_and_the_bench_goes_on(store):
+    failed = children(store, "diverges")
+    assert set(failed["status"]) == {"FAILED"}
+    assert failed["tags.harness.failure_reason"].str.startswith("TrainingDiverged: training loss became").all()
+    assert failed["tags.harness.failure_epoch"].astype(int).between(1, 30).all()
+    assert any("FAILED: training loss became" in line for line in store["lines"])
+    assert store["lines"][-1].startswith(f"bench {store['bench_id']} finished")
+
+
+@pytest.mark.parametrize("key,low,high", [
+    ("test_accuracy", 0, 1), ("train_time_s", 1e-6, 60), ("median_epoch_s", 1e-7, 10), ("eval_time_s", 0, 10),
+    ("samples_per_s", 1, 1e9), ("cpu_user_s", 0, 60), ("cpu_system_s", 0, 60), ("cpu_percent_mean", 1, 400),
+    ("rss_peak_mb", 10, 4000), ("time_to_target_s", 0, 60), ("test_loss", 0, 10), ("epochs_run", 60, 60)])
+def test_every_final_metric_is_present_and_plausible(store, key, low, high):
+    values = children(store, "xor")[f"metrics.{key}"]
+    assert values.notna().all(), key
+    assert ((values >= low) & (values <= high)).all(), (key, values.tolist())
+
+
+def test_params_tags_epochs_dataset_and_model_are_recorded(store):
+    client = MlflowClient(store["uri"])
+    run = children(store, "xor").iloc[0]
+    assert run["params.engine"] in ("scratch", "torch") and run["params.training.epochs"] == "60"
+    assert run["params.network.hidden"] == '[{"units":4,"activation":{"name":"tanh"}}]'
+    for tag in ("version.python", "version.numpy", "version.torch", "version.mlflow", "machine.cpu", "git.commit"):
+        assert run[f"tags.{tag}"], tag
+    history = client.get_metric_history(run["run_id"], "train_loss")
+    assert sorted(m.step for m in history) == list(range(1, 61))
+    inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == "xor" and len(inputs[0].dataset.digest) == 16
+    artifacts = {a.path for a in client.list_artifacts(run["run_id"])}
+    assert {"model", "curves.png"} <= artifacts
+    assert client.list_artifacts(run["run_id"], "model")[0].path.endswith(".npz")
+
+
+def test_the_parent_logs_the_comparison(store):
+    parent = store["runs"][(store["runs"]["tags.harness.kind"] == "bench")
+                           & (store["runs"]["params.experiment"] == "xor")].iloc[0]
+    for key in ("speedup", "accuracy_gap", "agreement_mean", "scratch/test_accuracy_mean",
+                "torch/test_accuracy_std", "scratch/train_time_s_mean", "torch/rss_peak_mb_mean"):
+        assert not math.isnan(parent[f"metrics.{key}"]), key
+    assert parent["metrics.speedup"] > 0 and parent["metrics.agreement_mean"] == 1.0
+    assert parent["metrics.runs_failed"] == 0
+
+
+def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
+    r = report.build(store["bench_id"], tmp_path / "results", store["uri"], log=lambda *_: None)
+    md = (tmp_path / "results" / "report.md").read_text()
+    for word in ("## xor", "## diverges", "| scratch |", "| torch |", "speedup", "agreement",
+                 "scratch seed 0 FAILED**: TrainingDiverged: training loss became"):
+        assert word in md, word
+    assert {p.name for p in r.files} >= {"report.md", "summary.csv", "xor_curves.png", "resources.png"}
+    summary = pd.read_csv(tmp_path / "results" / "summary.csv")
+    xor_runs = children(store, "xor")
+    for engine in ("scratch", "torch"):
+        row = summary[(summary["experiment"] == "xor") & (summary["engine"] == engine)].iloc[0]
+        mine = xor_runs[xor_runs["params.engine"] == engine]
+        assert row["train_time_s_mean"] == pytest.approx(mine["metrics.train_time_s"].mean(), rel=1e-12)
+        assert row["rss_peak_mb_mean"] == pytest.approx(mine["metrics.rss_peak_mb"].mean(), rel=1e-12)
+        assert f"{row['train_time_s_mean']:.3g}" in md
+    parents = tracking.bench_runs(store["bench_id"], store["uri"])[0]
+    attached = {a.path for a in MlflowClient(store["uri"]).list_artifacts(parents["run_id"].iloc[0], "report")}
+    assert "report/report.md" in attached
+
+
+def test_artifacts_live_beside_the_sqlite_file(store):
+    assert (store["folder"] / "mlruns").is_dir()
+
+
+def test_invalid_experiments_create_no_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    bad = write(tmp_path, "bad", XOR.replace("epochs = 60", "epochs = 0"))
+    out = harness("bench", str(bad), "--tracking-uri", uri)
+    assert out.returncode == 2 and "training.epochs = 0" in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_unreachable_server_is_a_clear_error_before_training(tmp_path):
+    good = write(tmp_path, "xor", XOR)
+    with pytest.raises(TrackingError, match=r"http://127.0.0.1:9 does not answer"):
+        bench.bench([good], uri="http://127.0.0.1:9", out=lambda *_: None)
