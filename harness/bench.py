@@ -24,7 +24,6 @@ from harness.errors import HarnessError, SpecError
 from harness.metrics import get as get_metric
 from harness.prepare import check_fits, threads_for
 from harness.runner import RunResult, run_isolated
-from harness.scratch import Network
 
 MONITOR = {"interval": 0.05}
 COMPARED = ("train_time_s", "median_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",
@@ -101,13 +100,9 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
 
 
 def _one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int) -> RunResult:
-    with tracker.child(s, engine, seed, threads) as run_id:
-        result = run_isolated(s, engine, seed, threads=threads, monitor=MONITOR)
-        with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
-            model = Network(s.network, result.parameters, dtype=s.training.dtype)
-            path = model.save(Path(tmp) / f"{s.name}-{engine}-seed{seed}.npz",
-                              {"engine": engine, "experiment": s.to_json()})
-            tracker.log_result(run_id, s, result, [path])
+    with tracker.child(s, engine, seed, threads) as run_id, tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+        result = run_isolated(s, engine, seed, threads=threads, monitor=MONITOR, export_dir=tmp)
+        tracker.log_result(run_id, s, result)
     return result
 
 
@@ -141,10 +136,18 @@ def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) 
         out["speedup"] = (statistics.median(r.train_time_s for r in torch_.values())
                           / statistics.median(r.train_time_s for r in scratch.values()))
         out["accuracy_gap"] = out[f"scratch/{key}_mean"] - out[f"torch/{key}_mean"]
-        agree = [metric.agreement(scratch[k].predictions, torch_[k].predictions) for k in scratch.keys() & torch_]
-        if agree:
+        both = sorted(scratch.keys() & torch_.keys())
+        if both:
+            agree = [metric.agreement(scratch[k].predictions, torch_[k].predictions) for k in both]
             out["agreement_mean"], out["agreement_min"] = float(np.mean(agree)), float(np.min(agree))
-            out["agreement_n"] = float(len(scratch[next(iter(scratch.keys() & torch_))].predictions))
+            out["agreement_n"] = float(len(scratch[both[0]].predictions))
+        files = [k for k in both if all(r[k].onnx is not None and r[k].onnx.predictions is not None
+                                        for r in (scratch, torch_))]
+        if files:  # the same question asked of the two saved ONNX files, run by onnxruntime
+            n = len(scratch[files[0]].predictions)
+            same = [metric.agreement(scratch[k].onnx.predictions, torch_[k].onnx.predictions) * n for k in files]
+            out["onnx_agreement_count_min"] = float(round(min(same)))
+            out["onnx_agreement_mean"] = float(np.mean(same) / n)
     return out
 
 

@@ -191,6 +191,13 @@ def _ui(args: argparse.Namespace) -> int:
         return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from harness.evaluate import evaluate
+
+    print(evaluate(args.model, run_id=args.run, data=args.data, experiment=args.experiment, uri=args.tracking_uri))
+    return 0
+
+
 def _not_yet(name: str) -> Command:
     def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"'harness {name}' is not yet available in this version")
@@ -259,8 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uri_arg(p)
     p.set_defaults(func=_ui)
 
-    for name, text in [("evaluate", "test a saved ONNX model on a dataset"),
-                       ("perf", "measure throughput against the machine's matmul peak")]:
+    p = sub.add_parser("evaluate", help="test a saved ONNX model on a dataset's test split")
+    p.add_argument("model", nargs="?", help="an .onnx file saved by either engine (or any plain MLP)")
+    p.add_argument("--run", help="instead of a file: the model logged by this MLflow run id")
+    p.add_argument("--data", help="dataset to test on (default: the one saved in the model)")
+    p.add_argument("--experiment", help="an experiment file giving the dataset and metric")
+    _add_uri_arg(p)
+    p.set_defaults(func=_evaluate)
+
+    for name, text in [("perf", "measure throughput against the machine's matmul peak")]:
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=_not_yet(name))
     return parser

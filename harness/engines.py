@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,6 +40,9 @@ class Engine(Protocol):
 
     def parameters(self) -> dict[str, np.ndarray]:
         """A copy of every parameter: `{"layers.i.weight": (out, in), "layers.i.bias": (out,)}`."""
+
+    def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """Save the trained network as ONNX (opset 21, IR 10), `metadata` in its metadata_props."""
 
     @staticmethod
     def set_threads(n: int) -> dict[str, int]:

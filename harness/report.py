@@ -185,6 +185,12 @@ def _comparison_lines(parent: pd.Series, runs: pd.DataFrame, metric: str) -> lis
     if agree is not None and not pd.isna(agree):
         out.append(f"- **agreement**: the two engines decide alike on {agree:.2%} of the {n:,.0f} test samples "
                    f"(mean over seeds; lowest {get('agreement_min'):.2%}).")
+    same = get("onnx_agreement_count_min")
+    if same is not None and not pd.isna(same) and n is not None and not pd.isna(n):
+        worst = runs["metrics.onnx_max_abs_diff"].max() if "metrics.onnx_max_abs_diff" in runs else math.nan
+        out.append(f"- **ONNX**: the two engines' saved ONNX files, run by onnxruntime, agree on {same:,.0f} of "
+                   f"{n:,.0f} test predictions (the lowest over seeds); each file reproduces its own engine's "
+                   f"outputs to within {worst:.1e}.")
     for _, run in runs[runs["status"] != "FINISHED"].iterrows():
         reason = run.get("tags.harness.failure_reason")
         reason = reason.splitlines()[0] if isinstance(reason, str) else "no reason recorded"

@@ -18,12 +18,13 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.engines import engine_class, pin_threads
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ModelFileError
 from harness.metrics import Metric
 from harness.metrics import get as get_metric
 from harness.prepare import RunInputs, prepare, threads_for
@@ -52,6 +53,18 @@ class EpochRecord:
     eval_time_s: float | None = None
 
 
+@dataclass(frozen=True)
+class OnnxCheck:
+    """The run's exported model, run by onnxruntime on the test set against the engine's own predictions."""
+
+    path: str
+    export_time_s: float
+    predictions: np.ndarray | None  # None where onnxruntime cannot run the file (see `note`)
+    max_abs_diff: float
+    agreement: float  # share of test decisions the file and the engine share
+    note: str = ""
+
+
 @dataclass
 class RunResult:
     experiment: str
@@ -70,6 +83,8 @@ class RunResult:
     predictions: np.ndarray
     parameters: dict[str, np.ndarray]
     resources: dict[str, float] = field(default_factory=dict)
+    example_input: np.ndarray | None = None  # a few test rows, for a model signature
+    onnx: OnnxCheck | None = None
 
     @property
     def median_epoch_s(self) -> float:
@@ -80,11 +95,12 @@ EpochCallback = Callable[[EpochRecord], None]
 
 
 def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
-        on_epoch: EpochCallback | None = None, monitor: Any = None) -> RunResult:
+        on_epoch: EpochCallback | None = None, monitor: Any = None, export_dir: str | None = None) -> RunResult:
     """Train and evaluate one engine on one seed of an experiment, in this process.
 
     `on_epoch` is called after each epoch's clocks have stopped. `monitor`, if given, is
-    started and stopped around the training loop (`start()`, `stop() -> dict`).
+    started and stopped around the training loop (`start()`, `stop() -> dict`). With
+    `export_dir`, the trained model is saved there as ONNX and checked with onnxruntime.
     """
     inputs = prepare(spec, seed)
     n_threads = threads_for(spec, threads)
@@ -105,6 +121,9 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     if spec.training.loss == "mse" and metric.name != "mae":
         final["test_mae"] = get_metric("mae")(predictions, inputs.y_test)
     d = inputs.data
+    checked = None
+    if export_dir is not None:
+        checked = _export(model, spec, engine, seed, Path(export_dir), inputs, predictions, metric)
     return RunResult(
         experiment=spec.name, engine=engine, seed=seed, metric=metric.name, epochs=records, final=final,
         train_time_s=clock.train_s, eval_time_s=clock.eval_s, time_to_target_s=clock.to_target_s,
@@ -114,7 +133,26 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
         data={"name": d.name, "digest": d.digest, "source": d.source,
               "shapes": {k: list(v) for k, v in d.shapes().items()}},
         predictions=predictions, parameters=model.parameters(), resources=resources,
+        example_input=inputs.x_test[:5].copy(), onnx=checked,
     )
+
+
+def _export(model, spec: ExperimentSpec, engine: str, seed: int, folder: Path, inputs: RunInputs,
+            predictions: np.ndarray, metric: Metric) -> OnnxCheck:
+    from harness import __version__
+    from harness.onnx_runtime import predict_onnx
+
+    t0 = time.perf_counter()
+    path = model.export_onnx(folder / f"{spec.name}-{engine}-seed{seed}.onnx",
+                             {"experiment": spec.to_json(), "engine": engine, "seed": str(seed),
+                              "harness_version": __version__})
+    elapsed = time.perf_counter() - t0
+    try:
+        on_file = predict_onnx(path, inputs.x_test)
+    except ModelFileError as e:  # onnxruntime has no float64 kernel for some activations
+        return OnnxCheck(str(path), elapsed, None, math.nan, math.nan, str(e))
+    return OnnxCheck(str(path), elapsed, on_file, float(np.max(np.abs(on_file - predictions))),
+                     metric.agreement(on_file, predictions))
 
 
 @dataclass
@@ -157,14 +195,15 @@ def _train(model, inputs: RunInputs, metric: Metric, on_epoch: EpochCallback | N
 # ---------------------------------------------------------------------------- fresh process
 
 
-def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | None, monitor_args: dict | None):
+def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | None, monitor_args: dict | None,
+           export_dir: str | None):
     monitor = None
     if monitor_args is not None:
         from harness.monitor import Monitor
 
         monitor = Monitor(**monitor_args)
     try:
-        result = run(spec, engine, seed, threads=threads, monitor=monitor,
+        result = run(spec, engine, seed, threads=threads, monitor=monitor, export_dir=export_dir,
                      on_epoch=lambda r: conn.send(("epoch", r)))
         conn.send(("result", result))
     except HarnessError as e:
@@ -185,12 +224,12 @@ class ChildError(HarnessError):
 
 def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
                  on_epoch: EpochCallback | None = None, monitor: dict | None = None,
-                 on_start: Callable[[int], None] | None = None) -> RunResult:
+                 on_start: Callable[[int], None] | None = None, export_dir: str | None = None) -> RunResult:
     """`run` in a fresh spawned process. Epoch records reach `on_epoch` as they come;
     `on_start(pid)` learns the child's process id. A child that dies raises `RunFailed`."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, spec, engine, seed, threads, monitor), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, spec, engine, seed, threads, monitor, export_dir), daemon=True)
     proc.start()
     child.close()
     if on_start is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.onnx
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, RunStatus
@@ -178,7 +179,7 @@ class Tracker:
             self.client.set_tag(run_id, REASON_TAG, reason[:5000])
         mlflow.end_run(status)
 
-    def log_result(self, run_id: str, spec: ExperimentSpec, result: Any, model_files: Sequence[Path] = ()) -> None:
+    def log_result(self, run_id: str, spec: ExperimentSpec, result: Any) -> None:
         """Everything a finished child run records (called after its process has ended)."""
         self.log_epochs(run_id, result)
         final = {**result.final, "train_time_s": result.train_time_s, "median_epoch_s": result.median_epoch_s,
@@ -192,9 +193,16 @@ class Tracker:
         mlflow.log_metrics(final, step=len(result.epochs))
         mlflow.set_tags({"harness.target_reached": str(result.time_to_target_s is not None).lower(),
                          **{f"threads.{k}": str(v) for k, v in result.threads.items()}})
+        if result.onnx is not None:
+            check = result.onnx
+            mlflow.log_metrics({"export_time_s": check.export_time_s}, step=len(result.epochs))
+            if check.predictions is not None:
+                mlflow.log_metrics({"onnx_max_abs_diff": check.max_abs_diff, "onnx_agreement": check.agreement},
+                                   step=len(result.epochs))
+            else:
+                mlflow.set_tag("harness.onnx_note", check.note[:5000])
+            self.log_model(Path(check.path), result.example_input, result.engine, check.predictions is not None)
         self.log_dataset(result.data)
-        for path in model_files:
-            mlflow.log_artifact(str(path), artifact_path="model")
         mlflow.log_figure(curves_figure(result), "curves.png")
 
     def log_epochs(self, run_id: str, result: Any) -> None:
@@ -209,6 +217,24 @@ class Tracker:
                     metrics.append(Metric(key, float(value), now, r.epoch))
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+
+    def log_model(self, path: Path, example: np.ndarray, engine: str, runnable: bool = True) -> str:
+        """The ONNX file as an MLflow LoggedModel of the active run, loadable with mlflow.pyfunc
+        (where onnxruntime can run it: `runnable`)."""
+        import onnx
+        from mlflow.models import infer_signature
+
+        from harness.onnx_runtime import predict_onnx
+
+        model = onnx.load_model(str(path))
+        signature = infer_signature(example, predict_onnx(path, example) if runnable else None)
+        requirements = [f"{p}=={importlib.metadata.version(p)}" for p in ("onnx", "onnxruntime", "numpy")]
+        info = mlflow.onnx.log_model(model, name="model", signature=signature,
+                                     input_example=example if runnable else None,
+                                     onnx_execution_providers=["CPUExecutionProvider"],
+                                     pip_requirements=requirements, save_as_external_data=False,
+                                     tags={"harness.engine": engine})
+        return info.model_uri
 
     def log_dataset(self, data: dict[str, Any]) -> None:
         from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -281,8 +307,22 @@ def attach_report(run_ids: Sequence[str], files: Sequence[Path], uri: str | None
             client.log_artifact(run_id, str(f), "report")
 
 
-def run_artifact(run_id: str, path: str, dest: Path) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dest)))
+def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:
+    """The ONNX file of the model logged by a run, downloaded into `dest`."""
+    connect(uri)
+    try:
+        experiment = MlflowClient().get_run(run_id).info.experiment_id
+        models = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
+                                             output_format="list")
+    except Exception as e:
+        raise TrackingError(f"cannot look up the model of run {run_id}: {str(e).splitlines()[0]}") from None
+    if not models:
+        raise TrackingError(f"run {run_id} has no logged model in {resolve_uri(uri)}")
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=models[0].artifact_location, dst_path=str(dest)))
+    files = sorted(folder.rglob("*.onnx"))
+    if not files:
+        raise TrackingError(f"the model of run {run_id} holds no .onnx file")
+    return files[0]
 
 
 def quiet() -> None:

@@ -85,9 +85,39 @@ def test_params_tags_epochs_dataset_and_model_are_recorded(store):
     assert sorted(m.step for m in history) == list(range(1, 61))
     inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.name == "xor" and len(inputs[0].dataset.digest) == 16
-    artifacts = {a.path for a in client.list_artifacts(run["run_id"])}
-    assert {"model", "curves.png"} <= artifacts
-    assert client.list_artifacts(run["run_id"], "model")[0].path.endswith(".npz")
+    assert "curves.png" in {a.path for a in client.list_artifacts(run["run_id"])}
+
+
+def logged_model(store, run_id):
+    experiment = MlflowClient(store["uri"]).get_run(run_id).info.experiment_id
+    (model,) = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
+                                           output_format="list")
+    return model
+
+
+@pytest.mark.parametrize("engine", ["scratch", "torch"])
+def test_each_run_logs_an_onnx_model_that_pyfunc_serves(store, engine):
+    import numpy as np
+
+    runs = children(store, "xor")
+    run = runs[runs["params.engine"] == engine].iloc[0]
+    model = logged_model(store, run["run_id"])
+    pyfunc = mlflow.pyfunc.load_model(model.model_uri)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    out = pyfunc.predict(x)["output"]
+    assert (out.ravel() >= 0.5).tolist() == [False, True, True, False]
+    assert run["metrics.onnx_max_abs_diff"] <= 1e-12 and run["metrics.onnx_agreement"] == 1.0
+    assert run["metrics.export_time_s"] > 0
+
+
+def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
+    from harness.evaluate import evaluate
+
+    for _, run in children(store, "xor").iterrows():
+        result = evaluate(run_id=run["run_id"], uri=store["uri"])
+        assert result.metric == "accuracy" and result.value == run["metrics.test_accuracy"]
+    out = harness("evaluate", "--run", children(store, "xor")["run_id"].iloc[0], "--tracking-uri", store["uri"])
+    assert out.returncode == 0 and "test accuracy 1.0000 on 4 samples of xor" in out.stdout
 
 
 def test_the_parent_logs_the_comparison(store):
@@ -97,6 +127,7 @@ def test_the_parent_logs_the_comparison(store):
                 "torch/test_accuracy_std", "scratch/train_time_s_mean", "torch/rss_peak_mb_mean"):
         assert not math.isnan(parent[f"metrics.{key}"]), key
     assert parent["metrics.speedup"] > 0 and parent["metrics.agreement_mean"] == 1.0
+    assert parent["metrics.onnx_agreement_count_min"] == 4 and parent["metrics.agreement_n"] == 4
     assert parent["metrics.runs_failed"] == 0
 
 
@@ -104,6 +135,7 @@ def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
     r = report.build(store["bench_id"], tmp_path / "results", store["uri"], log=lambda *_: None)
     md = (tmp_path / "results" / "report.md").read_text()
     for word in ("## xor", "## diverges", "| scratch |", "| torch |", "speedup", "agreement",
+                 "ONNX files, run by onnxruntime, agree on 4 of 4 test predictions",
                  "scratch seed 0 FAILED**: TrainingDiverged: training loss became"):
         assert word in md, word
     assert {p.name for p in r.files} >= {"report.md", "summary.csv", "xor_curves.png", "resources.png"}

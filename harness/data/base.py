@@ -43,6 +43,7 @@ class DatasetInfo:
     outputs: int
     loader: Callable[..., Dataset]
     description: str = ""
+    metric: str = "accuracy"  # the usual test metric, for a model evaluated without its experiment
 
 
 def digest(*arrays: np.ndarray) -> str:

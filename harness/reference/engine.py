@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,3 +105,40 @@ class TorchEngine:
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """torch.onnx.export of the predicting model (output activation applied), rewritten to the
+        opset-21 / IR-10 file onnxruntime reads, with our metadata."""
+        import onnx
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        example = torch.zeros(2, self.network.inputs, dtype=self.dtype)
+        self.model.eval()
+        quiet = logging.getLogger("torch.onnx")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # it warns that torchvision's ops are not registered: we use none
+        with warnings.catch_warnings(), contextlib.ExitStack() as undo:
+            undo.callback(quiet.setLevel, level)
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
+                torch.onnx.export(_Predicting(self.model), (example,), str(path), input_names=["input"],
+                                  output_names=["output"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                  opset_version=21, dynamo=True, external_data=False)
+        model = onnx.load_model(str(path))
+        model.ir_version = min(model.ir_version, 10)
+        onnx.helper.set_model_props(model, {"exporter": f"torch.onnx {torch.__version__}", **(metadata or {})})
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save_model(model, str(path))
+        return path
+
+
+class _Predicting(nn.Module):
+    """The model as a user deploys it: inputs in, output activations out."""
+
+    def __init__(self, mlp: MLP) -> None:
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp.predict(x)

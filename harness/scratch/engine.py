@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -49,3 +50,8 @@ class ScratchEngine:
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self.net.parameters()
+
+    def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        from harness.scratch import onnx
+
+        return onnx.export(self.net, path, metadata)

@@ -170,17 +170,29 @@ class Network:
     # -- files
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-        """Write the network to `path` (`.npz`: parameters and spec, readable without pickle)."""
-        from harness.scratch import serialize
+        """Write the network to `path`: ONNX for `.onnx`, else the native `.npz` checkpoint
+        (parameters and spec, readable without pickle)."""
+        from harness.scratch import onnx, serialize
 
-        return serialize.save(self, Path(path), metadata or {})
+        path = Path(path)
+        if path.suffix == ".onnx":
+            return onnx.export(self, path, metadata)
+        return serialize.save(self, path, metadata or {})
 
     @classmethod
     def load(cls, path: str | Path) -> Network:
-        """Read a network written by `save`."""
+        """Read a network written by `save` (or any plain ONNX MLP), by the file's suffix."""
         from harness.scratch import serialize
 
-        return serialize.load(Path(path))
+        path = Path(path)
+        return cls.from_onnx(path) if path.suffix == ".onnx" else serialize.load(path)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> Network:
+        """A network from an ONNX MLP of Gemm or MatMul+Add layers and supported activations."""
+        from harness.scratch import onnx
+
+        return onnx.load(path)
 
     def __repr__(self) -> str:
         acts = [a.name for a in self.spec.activations]

@@ -1,0 +1,81 @@
+"""Test a saved ONNX model on a dataset's test split, with onnxruntime: any model of either engine.
+
+The dataset and metric come from, in order: an experiment file the user names; the
+experiment saved in the model's metadata; the dataset the user names with its usual metric.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import spec as specs
+from harness.data import DATASETS
+from harness.data import load as load_data
+from harness.errors import HarnessError, ModelFileError, SpecError, unknown_name
+from harness.metrics import get as get_metric
+from harness.onnx_runtime import predict_onnx, session
+from harness.scratch.onnx import metadata, read_model
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: str
+    engine: str
+    dataset: str
+    metric: str
+    value: float
+    samples: int
+
+    def __str__(self) -> str:
+        return (f"{self.model} ({self.engine}): test {self.metric} {self.value:.4f} on {self.samples:,} "
+                f"samples of {self.dataset}")
+
+
+def evaluate(model: str | Path | None = None, *, run_id: str | None = None, data: str | None = None,
+             experiment: str | Path | None = None, uri: str | None = None) -> Evaluation:
+    if (model is None) == (run_id is None):
+        raise HarnessError("name a model file or a run (--run RUN_ID), not both")
+    if run_id is not None:
+        from harness import tracking
+
+        tracking.quiet()
+        with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
+            path = tracking.run_model(run_id, Path(tmp), uri)
+            result = _evaluate(path, data, experiment)
+        return Evaluation(f"run {run_id}", result.engine, result.dataset, result.metric, result.value, result.samples)
+    return _evaluate(Path(model), data, experiment)
+
+
+def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Evaluation:
+    meta = metadata(read_model(path))
+    dataset, metric, data_spec = _what_to_test(meta, data, experiment, path)
+    sess = session(path)
+    d = load_data(data_spec, seed=int(meta.get("seed", 0)), dtype="float64")
+    try:
+        pred = predict_onnx(sess, d.x_test)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e} (dataset {dataset!r})") from None
+    expected = DATASETS[dataset].outputs
+    if pred.ndim != 2 or pred.shape[1] != expected:
+        raise ModelFileError(f"{path}: the model gives {pred.shape[1:]} outputs per sample, "
+                             f"{dataset!r} needs {expected}")
+    return Evaluation(str(path), meta.get("engine", "unknown engine"), dataset, metric,
+                      get_metric(metric)(pred, d.y_test), len(d.x_test))
+
+
+def _what_to_test(meta: dict[str, str], data: str | None, experiment, path: Path):
+    if experiment is not None:
+        s = specs.load(experiment)
+        return s.data.dataset, s.evaluation.metric, s.data
+    if data is not None and data not in DATASETS:
+        raise SpecError(unknown_name("dataset", data, DATASETS, key="--data"))
+    saved = json.loads(meta["experiment"]) if "experiment" in meta else None
+    if saved is not None and (data is None or data == saved["data"]["dataset"]):
+        s = specs.from_dict(saved, source=f"{path} (saved experiment)")
+        return s.data.dataset, s.evaluation.metric, s.data
+    if data is None:
+        raise HarnessError(f"{path} carries no experiment; name a dataset (--data mnist) or an experiment file")
+    return data, DATASETS[data].metric, specs.DataSpec(dataset=data)
