@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from harness.errors import HarnessError
 
@@ -198,10 +199,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(name: str) -> Command:
-    def run(args: argparse.Namespace) -> int:
-        raise HarnessError(f"'harness {name}' is not yet available in this version")
-    return run
+def _perf(args: argparse.Namespace) -> int:
+    from harness import perf, perf_report, tracking
+
+    tracking.quiet()
+    uri = tracking.connect(args.tracking_uri)
+    metrics, settings = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats)
+    run_id = tracking.log_perf(metrics, settings, uri)
+    stored, params, tags = tracking.read_run(run_id, uri)  # the report shows what the store holds
+    path = perf_report.write(run_id, stored, params, tags, args.out)
+    tracking.attach_report([run_id], [path], uri)
+    print(f"\n{'target':86} {'measured':>24}  met")
+    for target, value, ok in perf_report.targets(stored):
+        print(f"{target:86} {value[:24]:>24}  {'yes' if ok else 'NO'}")
+    print(f"\nwritten to {path} and logged as run {run_id} (MLflow experiment 'perf')")
+    return 0
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -274,9 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uri_arg(p)
     p.set_defaults(func=_evaluate)
 
-    for name, text in [("perf", "measure throughput against the machine's matmul peak")]:
-        p = sub.add_parser(name, help=text)
-        p.set_defaults(func=_not_yet(name))
+    p = sub.add_parser("perf", help="measure both engines against each other and the machine's matmul peak")
+    p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
+    p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
+    p.add_argument("--threads", type=int, help="threads for every engine (default: the file's)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median)")
+    p.add_argument("--out", default="results", help="folder for perf.md")
+    _add_uri_arg(p)
+    p.set_defaults(func=_perf)
     return parser
 
 

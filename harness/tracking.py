@@ -299,6 +299,24 @@ def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
 
 
+def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | None = None) -> str:
+    """One run in the experiment "perf" holding every figure of a `harness perf`; its run id."""
+    tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
+    mlflow.set_experiment(experiment_id=tracker._experiment_id("perf"))
+    with tracker._run(run_name=tracker.bench_id, tags={KIND_TAG: "perf", **environment_tags()}) as run_id:
+        mlflow.log_params(settings)
+        items = list(metrics.items())
+        for i in range(0, len(items), 500):
+            mlflow.log_metrics(dict(items[i : i + 500]))
+    return run_id
+
+
+def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """(metrics, params, tags) of one run, from the store."""
+    run = MlflowClient(resolve_uri(uri)).get_run(run_id)
+    return dict(run.data.metrics), dict(run.data.params), dict(run.data.tags)
+
+
 def attach_report(run_ids: Sequence[str], files: Sequence[Path], uri: str | None = None) -> None:
     """Log the report files as artifacts of each parent run they describe."""
     client = MlflowClient(resolve_uri(uri))

@@ -6,27 +6,26 @@ import numpy as np
 
 
 class Dense:
-    """A linear map with weight W of shape (out, in) and bias b of shape (out,), as torch's nn.Linear.
+    """A linear map with weight W (out, in) and bias b (out,), as torch's nn.Linear.
 
-    forward caches its input x; backward takes dL/dz and fills dL/dW = (dL/dz)ᵀ x and
-    dL/db = Σ_rows dL/dz, and returns dL/dx = (dL/dz) W unless the caller needs none
-    (the first layer: its input is data).
+    The arrays are views the network owns (parameters and gradients each live in one flat
+    buffer). backward takes dL/dz and the input x the forward saw (the network keeps it),
+    fills dL/dW = (dL/dz)ᵀ x and dL/db = Σ_rows dL/dz, and writes dL/dx = (dL/dz) W into
+    `input_grad` when asked (not for the first layer: its input is data).
     """
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, grad_weight: np.ndarray, grad_bias: np.ndarray) -> None:
         self.weight, self.bias = weight, bias
-        self.grad_weight = np.zeros_like(weight)
-        self.grad_bias = np.zeros_like(bias)
-        self.x: np.ndarray | None = None
+        self.grad_weight, self.grad_bias = grad_weight, grad_bias
 
-    def forward(self, x: np.ndarray, cache: bool = True) -> np.ndarray:
-        if cache:
-            self.x = x
-        z = x @ self.weight.T
+    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        z = np.matmul(x, self.weight.T, out=out)
         z += self.bias
         return z
 
-    def backward(self, grad_z: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        np.matmul(grad_z.T, self.x, out=self.grad_weight)
-        np.sum(grad_z, axis=0, out=self.grad_bias)
-        return grad_z @ self.weight if input_grad else None
+    def backward(self, grad_z: np.ndarray, x: np.ndarray, input_grad: np.ndarray | None = None) -> np.ndarray | None:
+        np.matmul(grad_z.T, x, out=self.grad_weight)
+        np.add.reduce(grad_z, axis=0, out=self.grad_bias)
+        if input_grad is None:
+            return None
+        return np.matmul(grad_z, self.weight, out=input_grad)

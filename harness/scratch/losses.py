@@ -37,8 +37,16 @@ class Loss:
     def value_from_logits(self, z: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
 
-    def fused_grad(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def fused_grad(self, a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """dL/dz for the fused output activation; written into `out` when given."""
         raise NotImplementedError
+
+    def fused_head(self, z: np.ndarray, y: np.ndarray, act, a: np.ndarray, g: np.ndarray) -> float:
+        """The output activation of logits z into `a`, dL/dz into `g`, and the loss, in one go."""
+        act.forward(z, out=a)
+        value = self.value_from_logits(z, y)
+        self.fused_grad(a, y, out=g)
+        return value
 
 
 class MSE(Loss):
@@ -75,10 +83,12 @@ class BCE(Loss):
         return (a - y) / (a * (1 - a)) / a.dtype.type(a.size)
 
     def value_from_logits(self, z, y):
-        return float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean())
+        return float(np.add.reduce((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).ravel())) / z.size
 
-    def fused_grad(self, a, y):
-        return (a - y) / a.dtype.type(a.size)
+    def fused_grad(self, a, y, out=None):
+        g = np.subtract(a, y, out=out)
+        g /= a.dtype.type(a.size)
+        return g
 
 
 class CrossEntropy(Loss):
@@ -107,15 +117,38 @@ class CrossEntropy(Loss):
         return g
 
     def value_from_logits(self, z, y):
-        m = z.max(axis=1)
-        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-        return float((lse - z[np.arange(len(y)), y]).mean())
+        m = z.max(axis=1, keepdims=True)
+        shifted = z - m
+        picked = np.take_along_axis(shifted, y[:, None], axis=1)
+        np.exp(shifted, out=shifted)
+        return float((np.log(shifted.sum(axis=1, keepdims=True)) - picked).mean())
 
-    def fused_grad(self, a, y):
-        g = a.copy()
+    def fused_grad(self, a, y, out=None):
+        g = a.copy() if out is None else _copied(a, out)
         g[np.arange(len(y)), y] -= 1
-        g /= len(y)
+        g /= a.dtype.type(len(y))
         return g
+
+    def fused_head(self, z, y, act, a, g):
+        """Softmax, loss and gradient sharing one pass: with s = z - max z and e = exp s,
+        a = e / Σe, L = mean(log Σe - s[y]) (log-sum-exp, stable), dL/dz = (a - onehot(y)) / n."""
+        rows = np.arange(len(y))
+        np.subtract(z, z.max(axis=1, keepdims=True), out=a)
+        picked = a[rows, y]
+        np.exp(a, out=a)
+        total = a.sum(axis=1, keepdims=True)
+        value = float(np.log(total).sum() - picked.sum()) / len(y)
+        a /= total
+        np.copyto(g, a)
+        g[rows, y] -= 1
+        g /= a.dtype.type(len(y))
+        return value
+
+
+def _copied(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    if out is not a:
+        np.copyto(out, a)
+    return out
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (MSE, BCE, CrossEntropy)}

@@ -23,11 +23,18 @@ from harness.scratch.layers import Dense
 from harness.spec import NetworkSpec, OptimizerSpec
 
 BatchOrder = Callable[[int], Iterable[np.ndarray]]
+PREDICT_BLOCK = 1024  # rows per block in predict: large enough for BLAS, small enough to stay in cache
 
 
 class Network:
     """Built from a `NetworkSpec` and either a seed (parameters drawn by its initializer)
-    or given parameters (`{"layers.i.weight": (out, in), "layers.i.bias": (out,)}`)."""
+    or given parameters (`{"layers.i.weight": (out, in), "layers.i.bias": (out,)}`).
+
+    All parameters live in one flat array, and all their gradients in another, each layer
+    holding views into them: the optimizer updates the whole network in a few array
+    operations, whatever its depth. Training reuses per-batch-size buffers (`_Workspace`)
+    for the batch, every layer's pre-activations, activations and gradients.
+    """
 
     def __init__(self, spec: NetworkSpec, params: dict[str, np.ndarray] | None = None, *,
                  seed: int = 0, dtype: str | np.dtype = "float32") -> None:
@@ -35,12 +42,26 @@ class Network:
         self.dtype = np.dtype(dtype)
         if params is None:
             params = initial_parameters(spec.sizes, spec.init, seed, self.dtype)
-        self._params = _checked_parameters(spec, params, self.dtype)
-        self.layers = [Dense(self._params[f"layers.{i}.weight"], self._params[f"layers.{i}.bias"])
+        shapes = _parameter_shapes(spec)
+        _check_parameters(spec, params, shapes)
+        total = sum(int(np.prod(s)) for s in shapes.values())
+        self._flat = np.empty(total, dtype=self.dtype)
+        self._flat_grad = np.zeros(total, dtype=self.dtype)
+        self._params, self._grads = {}, {}
+        offset = 0
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            self._params[name] = self._flat[offset:offset + size].reshape(shape)
+            self._grads[name] = self._flat_grad[offset:offset + size].reshape(shape)
+            self._params[name][...] = params[name]
+            offset += size
+        self.layers = [Dense(self._params[f"layers.{i}.weight"], self._params[f"layers.{i}.bias"],
+                             self._grads[f"layers.{i}.weight"], self._grads[f"layers.{i}.bias"])
                        for i in range(len(spec.sizes) - 1)]
         self.activations = [activations.get(a.name, **a.kwargs()) for a in spec.activations]
-        self._z: list[np.ndarray] = []
-        self._a: list[np.ndarray] = []
+        self._workspaces: dict[int, _Workspace] = {}
+        self._inference: dict[int, _Workspace] = {}
+        self._last: tuple[np.ndarray, _Workspace] | None = None  # (input, buffers) of the last forward
 
     # -- state
 
@@ -50,54 +71,71 @@ class Network:
 
     def gradients(self) -> dict[str, np.ndarray]:
         """A copy of the gradients left by the last `backward`, by parameter name."""
-        grads = {}
-        for i, layer in enumerate(self.layers):
-            grads[f"layers.{i}.weight"] = layer.grad_weight.copy()
-            grads[f"layers.{i}.bias"] = layer.grad_bias.copy()
-        return grads
+        return {k: v.copy() for k, v in self._grads.items()}
 
-    def _grad_views(self) -> dict[str, np.ndarray]:
-        views = {}
-        for i, layer in enumerate(self.layers):
-            views[f"layers.{i}.weight"] = layer.grad_weight
-            views[f"layers.{i}.bias"] = layer.grad_bias
-        return views
+    def _workspace(self, n: int) -> _Workspace:
+        ws = self._workspaces.get(n)
+        if ws is None:
+            if len(self._workspaces) >= 4:  # a caller cycling through batch sizes: do not hoard memory
+                self._workspaces.clear()
+            ws = self._workspaces[n] = _Workspace(n, self.spec.sizes, self.activations, self.dtype)
+        return ws
 
     # -- computation
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Output activations of a batch, caching what `backward` needs."""
-        self._z, self._a = [], []
+    def forward(self, x: np.ndarray, head: bool = True) -> np.ndarray:
+        """Output activations of a batch, caching what `backward` needs. The result lives in
+        the network's buffers: it is valid until the next `forward` of the same batch size.
+        With `head=False` the output layer stops at its logits (a fused loss applies the
+        activation itself)."""
+        ws = self._workspace(len(x))
         a = x
-        for layer, act in zip(self.layers, self.activations, strict=True):
-            z = layer.forward(a)
-            a = act.forward(z)
-            self._z.append(z)
-            self._a.append(a)
+        last = len(self.layers) - 1
+        for i, (layer, act) in enumerate(zip(self.layers, self.activations, strict=True)):
+            z = layer.forward(a, out=ws.z[i])
+            a = act.forward(z, out=ws.a[i]) if head or i < last else z
+        self._last = (x, ws)
         return a
 
     def backward(self, y: np.ndarray, loss: losses.Loss) -> float:
         """Loss of the last `forward` against targets `y`, and every parameter's gradient."""
-        z, a = self._z[-1], self._a[-1]
-        out_act = self.activations[-1]
+        if self._last is None:
+            raise RuntimeError("backward needs a forward first")
+        x, ws = self._last
+        last = len(self.layers) - 1
+        z, a, g = ws.z[last], ws.a[last], ws.g[last]
+        out_act = self.activations[last]
         if loss.fused_with == out_act.name:
-            value = loss.value_from_logits(z, y)
-            grad_z = loss.fused_grad(a, y)
+            value = loss.fused_head(z, y, out_act, a, g)
         else:
             value = loss.value(a, y)
-            grad_z = out_act.backward(z, a, loss.grad(a, y))
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad_a = self.layers[i].backward(grad_z, input_grad=i > 0)
-            if i > 0:
-                grad_z = self.activations[i - 1].backward(self._z[i - 1], self._a[i - 1], grad_a)
+            out_act.backward(z, a, loss.grad(a, y), out=g)
+        for i in range(last, -1, -1):
+            if i == 0:
+                self.layers[0].backward(ws.g[0], x)
+            else:
+                grad_a = self.layers[i].backward(ws.g[i], ws.a[i - 1], input_grad=ws.g[i - 1])
+                self.activations[i - 1].backward(ws.z[i - 1], ws.a[i - 1], grad_a, out=grad_a)
         return value
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Output activations, with no caching."""
-        a = self._input(x)
-        for layer, act in zip(self.layers, self.activations, strict=True):
-            a = act.forward(layer.forward(a, cache=False))
-        return a
+        """Output activations in a new array, computed block by block in buffers of their own
+        (a fresh large array per layer and call would cost a page fault per page)."""
+        x = self._input(x)
+        out = np.empty((len(x), self.spec.outputs), dtype=self.dtype)
+        for start in range(0, len(x), PREDICT_BLOCK):
+            block = x[start:start + PREDICT_BLOCK]
+            ws = self._inference.get(len(block))
+            if ws is None:
+                if len(self._inference) >= 2:
+                    self._inference.clear()
+                ws = self._inference[len(block)] = _Workspace(len(block), self.spec.sizes, self.activations,
+                                                              self.dtype)
+            a = block
+            for i, (layer, act) in enumerate(zip(self.layers, self.activations, strict=True)):
+                a = act.forward(layer.forward(a, out=ws.z[i]), out=ws.a[i])
+            out[start:start + len(block)] = a
+        return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str = "accuracy",
                  loss: str | losses.Loss | None = None) -> dict[str, float]:
@@ -114,14 +152,23 @@ class Network:
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batches: Iterable[np.ndarray],
                     loss: losses.Loss, optimizer: optim.Optimizer) -> float:
-        """One pass over `batches` (index arrays into x); the sample-weighted mean batch loss."""
+        """One pass over `batches` (index arrays into x, y); the sample-weighted mean batch loss.
+
+        Each batch is gathered into the workspace with `take(..., out=, mode="clip")`, which
+        skips NumPy's buffered bounds-checking path (the indices come from `epoch_batches`).
+        """
         total, seen = 0.0, 0
-        grads = self._grad_views()
+        grads = {"all": self._flat_grad}
+        fused = loss.fused_with == self.activations[-1].name
         for idx in batches:
-            self.forward(x[idx])
-            total += self.backward(y[idx], loss) * len(idx)
+            n = len(idx)
+            ws = self._workspace(n)
+            xb = np.take(x, idx, axis=0, out=ws.x, mode="clip")
+            yb = np.take(y, idx, axis=0, out=ws.targets(y), mode="clip")
+            self.forward(xb, head=not fused)
+            total += self.backward(yb, loss) * n
             optimizer.step(grads)
-            seen += len(idx)
+            seen += n
         return total / seen
 
     def make_optimizer(self, optimizer: str | OptimizerSpec | optim.Optimizer = "sgd",
@@ -129,9 +176,10 @@ class Network:
         """An optimizer over this network's parameters, from a name and settings or a spec."""
         if isinstance(optimizer, optim.Optimizer):
             return optimizer
+        # one "parameter", the flat array of all of them: every update rule is element-wise
         if isinstance(optimizer, OptimizerSpec):
-            return optim.get(optimizer.name, self._params, **optimizer.kwargs())
-        return optim.get(optimizer, self._params, **settings)
+            return optim.get(optimizer.name, {"all": self._flat}, **optimizer.kwargs())
+        return optim.get(optimizer, {"all": self._flat}, **settings)
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, loss: str | losses.Loss,
             optimizer: str | OptimizerSpec | optim.Optimizer = "sgd", epochs: int = 1,
@@ -199,20 +247,45 @@ class Network:
         return f"Network(sizes={self.spec.sizes}, activations={acts}, dtype={self.dtype})"
 
 
-def _checked_parameters(spec: NetworkSpec, params: dict[str, np.ndarray], dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Own C-contiguous copies in `dtype`, after checking names and shapes against the spec."""
-    expected = {}
+def _parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(spec.sizes)):
-        expected[f"layers.{i}.weight"] = (fan_out, fan_in)
-        expected[f"layers.{i}.bias"] = (fan_out,)
-    missing, extra = set(expected) - set(params), set(params) - set(expected)
+        shapes[f"layers.{i}.weight"] = (fan_out, fan_in)
+        shapes[f"layers.{i}.bias"] = (fan_out,)
+    return shapes
+
+
+def _check_parameters(spec: NetworkSpec, params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse parameters whose names or shapes do not fit the spec."""
+    missing, extra = set(shapes) - set(params), set(params) - set(shapes)
     if missing or extra:
         raise ValueError(f"parameters do not fit the network {spec.sizes}: "
                          f"missing {sorted(missing) or 'none'}, unexpected {sorted(extra) or 'none'}")
-    out = {}
-    for name, shape in expected.items():
-        value = np.asarray(params[name])
-        if value.shape != shape:
-            raise ValueError(f"parameter {name} has shape {value.shape}, the network {spec.sizes} needs {shape}")
-        out[name] = np.array(value, dtype=dtype, order="C", copy=True)
-    return out
+    for name, shape in shapes.items():
+        actual = np.shape(params[name])
+        if actual != shape:
+            raise ValueError(f"parameter {name} has shape {actual}, the network {spec.sizes} needs {shape}")
+
+
+class _Workspace:
+    """Buffers for one batch size: the gathered batch, and per layer z, a and dL/dz.
+
+    Where a hidden activation's backward needs only its output (`needs_z` false), a is z
+    itself, overwritten in place. The output layer keeps z apart from a (a loss computed
+    from logits reads z), except for the identity, whose a is always z.
+    """
+
+    def __init__(self, n: int, sizes: list[int], acts: list[activations.Activation], dtype: np.dtype) -> None:
+        self.x = np.empty((n, sizes[0]), dtype=dtype)
+        self.z = [np.empty((n, width), dtype=dtype) for width in sizes[1:]]
+        last = len(acts) - 1
+        self.a = [z if act.name == "identity" or (i < last and not act.needs_z) else np.empty_like(z)
+                  for i, (z, act) in enumerate(zip(self.z, acts, strict=True))]
+        self.g = [np.empty_like(z) for z in self.z]
+        self._y: np.ndarray | None = None
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """A buffer for a batch of targets shaped and typed like `y`'s rows."""
+        if self._y is None or self._y.dtype != y.dtype or self._y.shape[1:] != y.shape[1:]:
+            self._y = np.empty((len(self.x), *y.shape[1:]), dtype=y.dtype)
+        return self._y

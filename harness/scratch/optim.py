@@ -26,6 +26,7 @@ class Optimizer:
         self.params = params
         self.settings = {**self.defaults, **settings}
         self.steps = 0
+        self._tmp = {k: np.empty_like(v) for k, v in params.items()}  # scratch space, so a step allocates nothing
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
         """Update every parameter in place from its gradient."""
@@ -52,20 +53,28 @@ class SGD(Optimizer):
     def __init__(self, params, **settings):
         super().__init__(params, **settings)
         self.buffers: dict[str, np.ndarray] = {}
+        self._tmp2: dict[str, np.ndarray] = {}
 
     def _update(self, name, p, g):
-        s = self.settings
+        s, tmp = self.settings, self._tmp[name]
         if s["weight_decay"]:
-            g = g + s["weight_decay"] * p
+            g = np.add(g, np.multiply(p, s["weight_decay"], out=tmp), out=tmp)
         if s["momentum"]:
             buf = self.buffers.get(name)
             if buf is None:
                 buf = self.buffers[name] = g.copy()
             else:
                 buf *= s["momentum"]
-                buf += (1 - s["dampening"]) * g
-            g = g + s["momentum"] * buf if s["nesterov"] else buf
-        p -= s["learning_rate"] * g
+                if s["dampening"]:
+                    buf += np.multiply(g, 1 - s["dampening"], out=tmp)
+                else:
+                    buf += g
+            if s["nesterov"]:
+                extra = self._tmp2.setdefault(name, np.empty_like(p))  # tmp may hold the decayed g
+                g = np.add(g, np.multiply(buf, s["momentum"], out=extra), out=extra)
+            else:
+                g = buf
+        p -= np.multiply(g, s["learning_rate"], out=tmp)
 
 
 class Adam(Optimizer):
@@ -85,19 +94,21 @@ class Adam(Optimizer):
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
 
     def _update(self, name, p, g):
-        s = self.settings
+        s, tmp = self.settings, self._tmp[name]
         lr, (b1, b2), t = s["learning_rate"], s["betas"], self.steps
         if s["weight_decay"]:
             if self.decoupled:
                 p *= 1 - lr * s["weight_decay"]
             else:
-                g = g + s["weight_decay"] * p
+                g = g + s["weight_decay"] * p  # a new array: tmp is needed below
         m, v = self.m[name], self.v[name]
-        m += (1 - b1) * (g - m)
+        m += np.multiply(np.subtract(g, m, out=tmp), 1 - b1, out=tmp)
         v *= b2
-        v += (1 - b2) * g * g
-        denom = np.sqrt(v) / np.sqrt(1 - b2**t) + s["eps"]
-        p -= (lr / (1 - b1**t)) * (m / denom)
+        v += np.multiply(np.multiply(g, 1 - b2, out=tmp), g, out=tmp)
+        denom = np.sqrt(v, out=tmp)
+        denom /= np.sqrt(1 - b2**t)
+        denom += s["eps"]
+        p -= np.multiply(np.divide(m, denom, out=tmp), lr / (1 - b1**t), out=tmp)
 
 
 class AdamW(Adam):
