@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
     p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
     p.add_argument("--threads", type=int, help="threads for every engine (default: the file's)")
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median)")
+    p.add_argument("--repeats", type=int, default=7, help="timed repeats per figure (median)")
     p.add_argument("--out", default="results", help="folder for perf.md")
     _add_uri_arg(p)
     p.set_defaults(func=_perf)

@@ -55,33 +55,31 @@ def _median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> flo
     return statistics.median(times)
 
 
-def machine(network: specs.NetworkSpec, repeats: int) -> dict[str, float]:
-    """float32 matmul GFLOP/s: a 2048 square (the practical peak) and a training step's own matmuls."""
-    rng = np.random.default_rng(0)
-    out = {}
-    a = rng.random((2048, 2048), dtype=np.float32)
+def machine(repeats: int) -> dict[str, float]:
+    """float32 matmul GFLOP/s on a 2048 square: the machine's practical peak."""
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
     c = np.empty_like(a)
-    out["gflops_square"] = 2 * 2048**3 / _median_time(lambda: np.matmul(a, a, out=c), repeats) / 1e9
-    pairs = list(itertools.pairwise(network.sizes))
-    for b in BATCHES:
-        work = []
-        for k, (i, o) in enumerate(pairs):
-            x, w, g = (rng.random(s, dtype=np.float32) for s in ((b, i), (o, i), (b, o)))
-            z, dw, dx = np.empty((b, o), np.float32), np.empty((o, i), np.float32), np.empty((b, i), np.float32)
-            work.append(lambda x=x, w=w, z=z: np.matmul(x, w.T, out=z))
-            work.append(lambda g=g, x=x, dw=dw: np.matmul(g.T, x, out=dw))
-            if k > 0:
-                work.append(lambda g=g, w=w, dx=dx: np.matmul(g, w, out=dx))
-        steps = max(1, 2048 // b)
+    return {"gflops_square": 2 * 2048**3 / _median_time(lambda: np.matmul(a, a, out=c), repeats) / 1e9}
 
-        def step_matmuls(work=work, steps=steps):
-            for _ in range(steps):
-                for f in work:
-                    f()
 
-        seconds = _median_time(step_matmuls, repeats) / steps
-        out[f"gflops_layers.b{b}"] = train_flops_per_sample(network) * b / seconds / 1e9
-    return out
+def step_matmuls(network: specs.NetworkSpec, b: int) -> Callable[[], None]:
+    """The matmuls of one training step at batch b, alone: forward x·Wᵀ, dW = gᵀx, and dx = g·W
+    for every layer but the first, on buffers made once."""
+    rng = np.random.default_rng(0)
+    work = []
+    for k, (i, o) in enumerate(itertools.pairwise(network.sizes)):
+        x, w, g = (rng.random(s, dtype=np.float32) for s in ((b, i), (o, i), (b, o)))
+        z, dw, dx = np.empty((b, o), np.float32), np.empty((o, i), np.float32), np.empty((b, i), np.float32)
+        work.append(lambda x=x, w=w, z=z: np.matmul(x, w.T, out=z))
+        work.append(lambda g=g, x=x, dw=dw: np.matmul(g.T, x, out=dw))
+        if k > 0:
+            work.append(lambda g=g, w=w, dx=dx: np.matmul(g, w, out=dx))
+
+    def step() -> None:
+        for f in work:
+            f()
+
+    return step
 
 
 def _samples_per_repeat(batch: int) -> int:
@@ -108,7 +106,10 @@ class _Runtime:
         self._reply()
 
     def _reply(self):
-        kind, value = self.conn.recv()
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"perf worker {self.kind} died (exit code {self.proc.exitcode})") from None
         if kind == "error":
             raise RuntimeError(f"perf worker {self.kind}: {value}")
         return value
@@ -168,6 +169,13 @@ def _do(command, kind, spec, inputs: RunInputs, engine, predict) -> object:
         for c in chunks:
             predict(c)
         return time.perf_counter() - t0
+    if what == "matmuls":  # seconds for the matmuls alone of `steps` training steps at batch b
+        _, b, steps, _ = command
+        step = _matmul_steps.setdefault(b, step_matmuls(spec.network, b))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return time.perf_counter() - t0
     if what == "export":
         return str(engine.export_onnx(command[1]))
     if what == "xor":  # seconds for `steps` steps on XOR at batch 4
@@ -184,11 +192,14 @@ def _do(command, kind, spec, inputs: RunInputs, engine, predict) -> object:
     raise ValueError(f"unknown command {what!r}")
 
 
-def _interleaved(workers: dict[str, _Runtime], command: tuple, repeats: int) -> dict[str, float]:
-    """Median seconds of `command` on each worker, one repeat of each in turn, after a warm-up each."""
-    times: dict[str, list[float]] = {k: [] for k in workers}
+_matmul_steps: dict[int, Callable[[], None]] = {}  # in a worker: the matmul-only step of each batch size
+
+
+def _interleaved(tasks: dict[str, tuple[_Runtime, tuple]], repeats: int) -> dict[str, float]:
+    """Median seconds of each (worker, command), one repeat of each in turn, after a warm-up each."""
+    times: dict[str, list[float]] = {k: [] for k in tasks}
     for r in range(-1, repeats):
-        for k, w in workers.items():
+        for k, (w, command) in tasks.items():
             time.sleep(SETTLE_S)
             seconds = w.ask(*[r if c == "REPEAT" else c for c in command])
             if r >= 0:
@@ -196,13 +207,19 @@ def _interleaved(workers: dict[str, _Runtime], command: tuple, repeats: int) -> 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def training(workers: dict[str, _Runtime], repeats: int) -> dict[str, float]:
-    """Training samples/s of each engine on the MNIST network at each batch size."""
+def training(workers: dict[str, _Runtime], flops_per_sample: int, repeats: int) -> dict[str, float]:
+    """Training samples/s of each engine on the MNIST network at each batch size, interleaved with
+    the same steps' matmuls alone (the layer-shape peak), so that both see the same machine."""
     out = {}
     for b in BATCHES:
         steps = _samples_per_repeat(b) // b
-        for name, seconds in _interleaved(workers, ("train", b, steps, "REPEAT"), repeats).items():
-            out[f"train_sps.{name}.b{b}"] = steps * b / seconds
+        tasks = {name: (w, ("train", b, steps, "REPEAT")) for name, w in workers.items()}
+        tasks["matmuls"] = (workers["scratch"], ("matmuls", b, steps, "REPEAT"))
+        for name, seconds in _interleaved(tasks, repeats).items():
+            if name == "matmuls":
+                out[f"gflops_layers.b{b}"] = flops_per_sample * b * steps / seconds / 1e9
+            else:
+                out[f"train_sps.{name}.b{b}"] = steps * b / seconds
     return out
 
 
@@ -211,7 +228,8 @@ def inference(workers: dict[str, _Runtime], repeats: int) -> dict[str, float]:
     out = {}
     for b in BATCHES:
         count = 2048 if b == 1 else 8192
-        for name, seconds in _interleaved(workers, ("infer", b, count), repeats).items():
+        tasks = {name: (w, ("infer", b, count)) for name, w in workers.items()}
+        for name, seconds in _interleaved(tasks, repeats).items():
             out[f"infer_sps.{name}.b{b}"] = (count // b) * b / seconds
     return out
 
@@ -220,7 +238,8 @@ def xor_steps(workers: dict[str, _Runtime], repeats: int, xor_file: Path) -> dic
     """Steps/s on XOR at batch 4: the per-step overhead of each engine, with nothing to compute."""
     steps = 2000
     return {f"xor_steps_per_s.{name}": steps / seconds
-            for name, seconds in _interleaved(workers, ("xor", str(xor_file), steps), repeats).items()}
+            for name, seconds in _interleaved({k: (w, ("xor", str(xor_file), steps)) for k, w in workers.items()},
+                                              repeats).items()}
 
 
 def step_breakdown(inputs: RunInputs, batch: int, repeats: int) -> dict[str, float]:
@@ -265,7 +284,7 @@ def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
     return out
 
 
-def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
+def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 7,
             log: Callable[[str], None] = print) -> tuple[dict[str, float], dict[str, str]]:
     """Every figure of the perf report, as flat metrics, and the settings they were taken with."""
     spec = specs.load(spec_file)
@@ -275,12 +294,12 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
                                  "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
     started = time.perf_counter()
     log(f"perf: {n} threads, {repeats} repeats per figure; measuring the machine ...")
-    metrics.update(machine(spec.network, repeats))
+    metrics.update(machine(repeats))
     engines = {name: _Runtime(name, spec, n) for name in ENGINES}
     runtimes: dict[str, _Runtime] = {}
     try:
         log("perf: training throughput at batch sizes " + ", ".join(map(str, BATCHES)) + " ...")
-        metrics.update(training(engines, repeats))
+        metrics.update(training(engines, metrics["train_flops_per_sample"], repeats))
         with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
             for name, w in engines.items():
                 path = w.ask("export", str(Path(tmp) / f"perf-{name}.onnx"))

@@ -69,13 +69,15 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
              f"{params.get('repeats')} repeats after a warm-up, engines interleaved. Machine: "
              f"{tags.get('machine.cpu', '?')}, {tags.get('machine.cores', '?')} cores; NumPy "
              f"{tags.get('version.numpy', '?')}, PyTorch {tags.get('version.torch', '?')}, onnxruntime "
-             f"{tags.get('version.onnxruntime', '?')}. Written from the tracking store; nothing typed by hand.", "",
+             f"{tags.get('version.onnxruntime', '?')}. Each runtime runs in a process of its own. Written from the "
+             "tracking store; nothing typed by hand. On a shared 2-core virtual machine, figures move by 10-20% "
+             "from one run to the next; ratios taken within one run move less.", "",
              "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets(m)]
     lines += ["", "## The machine", "",
               f"float32 matmul, 2048 x 2048 x 2048: **{m['gflops_square']:.0f} GFLOP/s** (the practical peak).",
               "The matmuls of one training step of this network alone (forward, weight gradients, input "
-              "gradients), at each batch size:", "",
+              "gradients), at each batch size, timed interleaved with the training repeats below:", "",
               "| batch | " + " | ".join(map(str, BATCHES)) + " |", "|---" * (len(BATCHES) + 1) + "|",
               "| GFLOP/s | " + " | ".join(f"{m[f'gflops_layers.b{b}']:.0f}" for b in BATCHES) + " |",
               "", "## Training throughput (samples/s)", "",
