@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test bench ui lint clean
+.PHONY: setup data test bench perf ui lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ data: setup
 bench: data
 	$(BIN)/harness bench
 	$(BIN)/harness report
+
+perf: data
+	$(BIN)/harness perf
 
 ui: setup
 	$(BIN)/harness ui
