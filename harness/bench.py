@@ -54,7 +54,8 @@ def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[spec
     if len(set(names)) != len(names):
         raise SpecError(f"two experiment files share a name ({', '.join(names)}); names must differ")
     for s in loaded:
-        check_fits(s, DATASETS[s.data.dataset])
+        info = DATASETS[s.data.dataset]
+        check_fits(s, info, info.train_rows(s.data))
         if s.data.dataset == "mnist" and not s.data.path:
             from harness.data import mnist
 
@@ -68,6 +69,9 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
     experiments = load_all(paths, overrides)
     tracking.quiet()
     uri = tracking.connect(uri)
+    reaped = tracking.reap_orphans(uri)
+    if reaped:
+        out(f"marked FAILED {reaped} run(s) left RUNNING by a harness process that no longer exists")
     bench_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     tracker = tracking.Tracker(uri, bench_id)
     total = sum(len(s.bench.seeds) * len(s.bench.engines) for s in experiments)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
-
-Command = Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,8 +183,7 @@ def _ui(args: argparse.Namespace) -> int:
 
     uri = tracking.resolve_uri(args.tracking_uri)
     print(f"MLflow UI on http://127.0.0.1:{args.port} for {uri} (Ctrl-C stops it)")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-           "--port", str(args.port)]
+    cmd = ui_command(uri, args.port)
     try:
         return subprocess.run(cmd).returncode
     except KeyboardInterrupt:
@@ -231,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "tracked in MLflow.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        p = _add(name, **kwargs)
+        p.set_defaults(parser=p)
+        return p
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("check", help="validate an experiment file and summarise it")
     _add_spec_args(p)
@@ -297,8 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ui_command(uri: str, port: int) -> list[str]:
+    """The MLflow UI, bound to the loopback interface only: the store is not shared with the network."""
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+            "--port", str(port)]
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # named by the subcommand's parser, so that the hint points at its own --help
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a terminated bench closes its runs as KILLED, like Ctrl-C
     try:
         return args.func(args)
     except HarnessError as e:

@@ -50,13 +50,22 @@ def evaluate(model: str | Path | None = None, *, run_id: str | None = None, data
 
 
 def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Evaluation:
-    meta = metadata(read_model(path))
+    """An .onnx file through onnxruntime, or a native .npz checkpoint through the scratch engine."""
+    if path.suffix == ".npz":
+        from harness.scratch import Network, serialize
+
+        net = Network.load(path)
+        meta = serialize.metadata(path)
+        predict = net.predict
+    else:
+        meta = metadata(read_model(path))
+        sess = session(path)
+        predict = lambda x: predict_onnx(sess, x)  # noqa: E731
     dataset, metric, data_spec = _what_to_test(meta, data, experiment, path)
-    sess = session(path)
     d = load_data(data_spec, seed=int(meta.get("seed", 0)), dtype="float64")
     try:
-        pred = predict_onnx(sess, d.x_test)
-    except ModelFileError as e:
+        pred = predict(d.x_test)
+    except (ModelFileError, ValueError) as e:
         raise ModelFileError(f"{path}: {e} (dataset {dataset!r})") from None
     expected = DATASETS[dataset].outputs
     if pred.ndim != 2 or pred.shape[1] != expected:

@@ -60,7 +60,7 @@ def check_fits(spec: ExperimentSpec, info: datasets.DatasetInfo, n_train: int | 
 def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     """Load the data of `spec` for `seed`, check that the network fits it, draw the initial parameters."""
     info = datasets.DATASETS[spec.data.dataset]
-    check_fits(spec, info)
+    check_fits(spec, info, info.train_rows(spec.data))
     dtype = spec.training.dtype
     d = datasets.load(spec.data, seed=seed, dtype=dtype)
     check_fits(spec, info, len(d.x_train))

@@ -336,8 +336,13 @@ def _data(t: _Table, reg) -> DataSpec:
     return spec
 
 
-def _positive(t: _Table, key: str, default: Any = _REQUIRED) -> int:
-    return t.get(key, int, default, check=lambda v: v >= 1, allowed="must be an integer >= 1")
+MAX_WIDTH = 1 << 20  # units, inputs, outputs: past a million the weight matrices cannot fit in memory
+MAX_COUNT = 10**9  # epochs, batch size, evaluation interval
+
+
+def _positive(t: _Table, key: str, default: Any = _REQUIRED, maximum: int = MAX_COUNT) -> int:
+    return t.get(key, int, default, check=lambda v: 1 <= v <= maximum,
+                 allowed=f"must be an integer from 1 to {maximum:,}")
 
 
 def _activation(t: _Table, key: str, reg, hidden: bool, default: Any = _REQUIRED) -> ActivationSpec:
@@ -361,13 +366,13 @@ def _activation(t: _Table, key: str, reg, hidden: bool, default: Any = _REQUIRED
 
 
 def _network(t: _Table, reg) -> NetworkSpec:
-    inputs = _positive(t, "inputs")
-    outputs = _positive(t, "outputs")
+    inputs = _positive(t, "inputs", maximum=MAX_WIDTH)
+    outputs = _positive(t, "outputs", maximum=MAX_WIDTH)
     layers = t.get("hidden", list, [])
     hidden = []
     for i, raw in enumerate(layers):
         layer = _Table(raw, t.key(f"hidden.{i}"))
-        hidden.append(LayerSpec(units=_positive(layer, "units"),
+        hidden.append(LayerSpec(units=_positive(layer, "units", maximum=MAX_WIDTH),
                                 activation=_activation(layer, "activation", reg, hidden=True)))
         layer.done()
     output = _activation(t, "output_activation", reg, hidden=False, default={"name": "identity"})

@@ -36,6 +36,10 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 BENCH_TAG = "harness.bench_id"
 KIND_TAG = "harness.kind"  # "bench" (parent) or "run" (child)
 REASON_TAG = "harness.failure_reason"
+PID_TAG = "harness.pid"
+HOST_TAG = "harness.host"
+SQLITE_TIMEOUT_S = 60
+LOCK_RETRIES = 5
 EPOCH_TAG = "harness.failure_epoch"
 SYSTEM_METRICS_INTERVAL_S = 1.0
 EPOCH_KEYS = ("train_loss", "epoch_time_s", "test_loss", "eval_time_s")
@@ -48,8 +52,20 @@ def resolve_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (query string dropped), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().resolve()
+
+
 def connect(uri: str | None = None) -> str:
-    """Point MLflow at the store and check that it answers; a clear error if it does not."""
+    """Point MLflow at the store and check that it answers; a clear error if it does not.
+
+    For sqlite, the URI gains a busy timeout (a writer waits up to SQLITE_TIMEOUT_S for
+    another process's lock instead of failing), and creating or migrating the schema is
+    serialised between processes with a lock file beside the database. Returns the URI used.
+    """
     uri = resolve_uri(uri)
     if uri.startswith(("http://", "https://")):
         import requests
@@ -57,18 +73,73 @@ def connect(uri: str | None = None) -> str:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except requests.RequestException as e:
-            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it "
-                                "(`harness server`) or pass another --tracking-uri") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise TrackingError(f"the folder of the tracking store {uri} does not exist: {folder}")
+            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
+                                "pass another --tracking-uri") from None
+    db = sqlite_path(uri)
+    if db is not None:
+        if not db.parent.is_dir():
+            raise TrackingError(f"the folder of the tracking store {uri} does not exist: {db.parent}")
+        if "timeout=" not in uri:
+            uri += ("&" if "?" in uri else "?") + f"timeout={SQLITE_TIMEOUT_S}"
     mlflow.set_tracking_uri(uri)
     try:
-        MlflowClient().search_experiments(max_results=1)
+        with _file_lock(db):
+            MlflowClient().search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many kinds; all mean the same to the user
         raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
     return uri
+
+
+@contextlib.contextmanager
+def _file_lock(db: Path | None) -> Iterator[None]:
+    """An exclusive lock on `<db>.lock` (POSIX), so that two processes never migrate one schema at once."""
+    if db is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: MLflow's own retries are all there is
+        yield
+        return
+    with open(db.with_name(db.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked"."""
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if "database is locked" not in str(e) or attempt == LOCK_RETRIES:
+                raise
+            time.sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def reap_orphans(uri: str) -> int:
+    """Mark FAILED the runs left RUNNING by a harness process of this machine that no longer exists
+    (killed outright, or the machine restarted); how many were."""
+    import psutil
+
+    client = MlflowClient(uri)
+    host = platform.node()
+    reaped = 0
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+            tags = run.data.tags
+            pid = tags.get(PID_TAG)
+            if tags.get(HOST_TAG) != host or not pid or psutil.pid_exists(int(pid)):
+                continue
+            retrying(client.set_tag, run.info.run_id, REASON_TAG,
+                     f"the harness process that ran it (pid {pid}) ended without closing it")
+            retrying(client.set_terminated, run.info.run_id, "FAILED")
+            reaped += 1
+    return reaped
 
 
 # ---------------------------------------------------------------------------- what is logged
@@ -107,6 +178,11 @@ def _git() -> dict[str, str]:
     return {"git.commit": commit, "git.dirty": str(bool(dirty)).lower()} if commit else {}
 
 
+def process_tags() -> dict[str, str]:
+    """Which process on which machine holds a run open: what `reap_orphans` checks."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: platform.node()}
+
+
 def run_params(spec: ExperimentSpec, engine: str, seed: int, threads: int) -> dict[str, Any]:
     return {**spec.flat(), "engine": engine, "seed": seed, "dtype": spec.training.dtype, "threads": threads}
 
@@ -125,11 +201,11 @@ class Tracker:
     def parent(self, spec: ExperimentSpec) -> Iterator[str]:
         """The parent run of one experiment in this bench; yields its run id."""
         mlflow.set_experiment(experiment_id=self._experiment_id(spec.name))
-        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", **environment_tags()}
+        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", **process_tags(), **environment_tags()}
         with self._run(run_name=f"bench {self.bench_id}", tags=tags, description=spec.description) as run_id:
-            mlflow.log_params({"experiment": spec.name, "seeds": json.dumps(list(spec.bench.seeds)),
+            retrying(mlflow.log_params, {"experiment": spec.name, "seeds": json.dumps(list(spec.bench.seeds)),
                                "engines": json.dumps(list(spec.bench.engines))})
-            mlflow.log_dict(spec.to_dict(), "spec.json")
+            retrying(mlflow.log_dict, spec.to_dict(), "spec.json")
             yield run_id
 
     def _experiment_id(self, name: str) -> str:
@@ -138,11 +214,11 @@ class Tracker:
         if found is not None:
             return found.experiment_id
         location = None
-        if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///")).expanduser().resolve()
+        db = sqlite_path(self.uri)
+        if db is not None:
             location = (db.parent / "mlruns" / name).as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return retrying(self.client.create_experiment, name, artifact_location=location)
         except mlflow.exceptions.MlflowException:  # another bench created it a moment ago
             return self.client.get_experiment_by_name(name).experiment_id
 
@@ -151,14 +227,14 @@ class Tracker:
         """A child run of the active parent, with MLflow's system metrics sampled every second."""
         mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
         tags = {BENCH_TAG: self.bench_id, KIND_TAG: "run", "harness.engine": engine, "harness.seed": str(seed),
-                **environment_tags()}
+                **process_tags(), **environment_tags()}
         with self._run(run_name=f"{engine} seed {seed}", nested=True, tags=tags, log_system_metrics=True) as run_id:
-            mlflow.log_params(run_params(spec, engine, seed, threads))
+            retrying(mlflow.log_params, run_params(spec, engine, seed, threads))
             yield run_id
 
     @contextlib.contextmanager
     def _run(self, **kwargs: Any) -> Iterator[str]:
-        run = mlflow.start_run(**kwargs)
+        run = retrying(mlflow.start_run, **kwargs)
         try:
             yield run.info.run_id
         except KeyboardInterrupt:
@@ -168,16 +244,16 @@ class Tracker:
             epoch = getattr(e, "epoch", None)
             if epoch is not None:
                 with contextlib.suppress(Exception):
-                    self.client.set_tag(run.info.run_id, EPOCH_TAG, str(epoch))
+                    retrying(self.client.set_tag, run.info.run_id, EPOCH_TAG, str(epoch))
             self._end(run.info.run_id, "FAILED", f"{getattr(e, 'kind', type(e).__name__)}: {e}")
             raise
         else:
-            mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+            retrying(mlflow.end_run, RunStatus.to_string(RunStatus.FINISHED))
 
     def _end(self, run_id: str, status: str, reason: str) -> None:
         with contextlib.suppress(Exception):  # the run must still be ended if the store hiccups here
-            self.client.set_tag(run_id, REASON_TAG, reason[:5000])
-        mlflow.end_run(status)
+            retrying(self.client.set_tag, run_id, REASON_TAG, reason[:5000])
+        retrying(mlflow.end_run, status)
 
     def log_result(self, run_id: str, spec: ExperimentSpec, result: Any) -> None:
         """Everything a finished child run records (called after its process has ended)."""
@@ -190,20 +266,20 @@ class Tracker:
             final["target_epoch"] = result.target_epoch
         final.update({k: v for k, v in result.resources.items() if k in RESOURCE_KEYS})
         # at the last epoch's step: test_<metric> is also a per-epoch series, and this is its last point
-        mlflow.log_metrics(final, step=len(result.epochs))
-        mlflow.set_tags({"harness.target_reached": str(result.time_to_target_s is not None).lower(),
-                         **{f"threads.{k}": str(v) for k, v in result.threads.items()}})
+        retrying(mlflow.log_metrics, final, step=len(result.epochs))
+        retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
+                                   **{f"threads.{k}": str(v) for k, v in result.threads.items()}})
         if result.onnx is not None:
             check = result.onnx
-            mlflow.log_metrics({"export_time_s": check.export_time_s}, step=len(result.epochs))
+            retrying(mlflow.log_metrics, {"export_time_s": check.export_time_s}, step=len(result.epochs))
             if check.predictions is not None:
-                mlflow.log_metrics({"onnx_max_abs_diff": check.max_abs_diff, "onnx_agreement": check.agreement},
-                                   step=len(result.epochs))
+                retrying(mlflow.log_metrics, {"onnx_max_abs_diff": check.max_abs_diff,
+                                              "onnx_agreement": check.agreement}, step=len(result.epochs))
             else:
-                mlflow.set_tag("harness.onnx_note", check.note[:5000])
+                retrying(mlflow.set_tag, "harness.onnx_note", check.note[:5000])
             self.log_model(Path(check.path), result.example_input, result.engine, check.predictions is not None)
         self.log_dataset(result.data)
-        mlflow.log_figure(curves_figure(result), "curves.png")
+        retrying(mlflow.log_figure, curves_figure(result), "curves.png")
 
     def log_epochs(self, run_id: str, result: Any) -> None:
         """Per-epoch metrics, step = epoch, in batches of MLflow's limit of 1000."""
@@ -216,7 +292,7 @@ class Tracker:
                 if value is not None:
                     metrics.append(Metric(key, float(value), now, r.epoch))
         for i in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+            retrying(self.client.log_batch, run_id, metrics=metrics[i : i + 1000])
 
     def log_model(self, path: Path, example: np.ndarray, engine: str, runnable: bool = True) -> str:
         """The ONNX file as an MLflow LoggedModel of the active run, loadable with mlflow.pyfunc
@@ -229,7 +305,7 @@ class Tracker:
         model = onnx.load_model(str(path))
         signature = infer_signature(example, predict_onnx(path, example) if runnable else None)
         requirements = [f"{p}=={importlib.metadata.version(p)}" for p in ("onnx", "onnxruntime", "numpy")]
-        info = mlflow.onnx.log_model(model, name="model", signature=signature,
+        info = retrying(mlflow.onnx.log_model, model, name="model", signature=signature,
                                      input_example=example if runnable else None,
                                      onnx_execution_providers=["CPUExecutionProvider"],
                                      pip_requirements=requirements, save_as_external_data=False,
@@ -245,10 +321,11 @@ class Tracker:
         schema = Schema([TensorSpec(np.dtype(np.float64), (-1, *shapes["x_train"][1:]), "x")])
         ds = MetaDataset(CodeDatasetSource({"source": data["source"], "loader": f"harness.data.{data['name']}"}),
                          name=data["name"], digest=data["digest"][:16], schema=schema)
-        mlflow.log_input(ds, context="training", tags={"sha256": data["digest"], "shapes": json.dumps(shapes)})
+        retrying(mlflow.log_input, ds, context="training",
+                 tags={"sha256": data["digest"], "shapes": json.dumps(shapes)})
 
     def log_comparison(self, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        retrying(mlflow.log_metrics, {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)})
 
 
 def curves_figure(result: Any):
@@ -304,10 +381,10 @@ def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | Non
     tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
     mlflow.set_experiment(experiment_id=tracker._experiment_id("perf"))
     with tracker._run(run_name=tracker.bench_id, tags={KIND_TAG: "perf", **environment_tags()}) as run_id:
-        mlflow.log_params(settings)
+        retrying(mlflow.log_params, settings)
         items = list(metrics.items())
         for i in range(0, len(items), 500):
-            mlflow.log_metrics(dict(items[i : i + 500]))
+            retrying(mlflow.log_metrics, dict(items[i : i + 500]))
     return run_id
 
 
@@ -322,7 +399,7 @@ def attach_report(run_ids: Sequence[str], files: Sequence[Path], uri: str | None
     client = MlflowClient(resolve_uri(uri))
     for run_id in run_ids:
         for f in files:
-            client.log_artifact(run_id, str(f), "report")
+            retrying(client.log_artifact, run_id, str(f), "report")
 
 
 def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:

@@ -154,5 +154,5 @@ def test_load_refuses_parameters_that_do_not_fit_the_spec(tmp_path):
 
 def test_wrong_input_width_is_refused():
     net = Network(network_spec(3, [], 1, "sigmoid"), seed=0)
-    with pytest.raises(ValueError, match=r"shape \(n, 3\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"takes 3 inputs per sample, the data has shape \(2, 4\)"):
         net.predict(np.zeros((2, 4)))

@@ -22,5 +22,5 @@ def load(spec, seed: int = 0, dtype: str = "float32") -> Dataset:
                   grid, grid.sum(axis=1, keepdims=True), dtype, spec.validation, seed)
 
 
-INFO = DatasetInfo("addition", features=2, outputs=1, loader=load, metric="rounded_accuracy",
+INFO = DatasetInfo("addition", features=2, outputs=1, loader=load, metric="rounded_accuracy", size=DEFAULT_TRAIN_SIZE,
                    description="a + b for pairs with a + b <= 1 (random training pairs, 0.1 test grid)")

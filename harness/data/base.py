@@ -44,6 +44,18 @@ class DatasetInfo:
     loader: Callable[..., Dataset]
     description: str = ""
     metric: str = "accuracy"  # the usual test metric, for a model evaluated without its experiment
+    size: int | None = None  # training rows before train_size and validation; None: known only once read
+
+    def train_rows(self, spec) -> int | None:
+        """How many training rows a DataSpec leaves, without reading the data (None if unknown)."""
+        n = spec.train_size or self.size
+        if n is None or spec.path:
+            return None
+        return n - validation_rows(n, spec.validation)
+
+
+def validation_rows(n: int, share: float) -> int:
+    return max(1, int(round(n * share))) if share > 0 else 0
 
 
 def digest(*arrays: np.ndarray) -> str:
@@ -64,7 +76,7 @@ def finish(name: str, source: str, x_train, y_train, x_test, y_test, dtype: str,
     x_train, y_train, x_test, y_test = cast(x_train), labels(y_train), cast(x_test), labels(y_test)
     x_val = y_val = None
     if validation > 0:
-        n_val = max(1, int(round(len(x_train) * validation)))
+        n_val = validation_rows(len(x_train), validation)
         if n_val >= len(x_train):
             raise DataError(f"data.validation = {validation} leaves no training rows out of {len(x_train)}")
         order = np.random.default_rng([seed, 0x5EED]).permutation(len(x_train))

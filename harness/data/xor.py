@@ -14,4 +14,4 @@ def load(spec, seed: int = 0, dtype: str = "float32") -> Dataset:
     return finish("xor", "truth table", x, y, x, y, dtype)
 
 
-INFO = DatasetInfo("xor", features=2, outputs=1, loader=load, description="the XOR truth table (4 rows)")
+INFO = DatasetInfo("xor", features=2, outputs=1, loader=load, size=4, description="the XOR truth table (4 rows)")

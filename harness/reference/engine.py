@@ -59,7 +59,12 @@ class TorchEngine:
 
     @staticmethod
     def versions() -> dict[str, str]:
-        return {"torch": torch.__version__}
+        """The torch build and its determinism settings (CPU kernels here are deterministic for a
+        fixed thread count; deterministic algorithms are not forced)."""
+        return {"torch": torch.__version__,
+                "torch.deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()).lower(),
+                "torch.interop_threads": str(torch.get_num_interop_threads()),
+                "torch.mkldnn": str(torch.backends.mkldnn.is_available()).lower()}
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:
         """One pass over the batches; the sample-weighted mean batch loss."""

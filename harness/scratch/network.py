@@ -204,7 +204,7 @@ class Network:
     def _input(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
-            raise ValueError(f"expected inputs of shape (n, {self.spec.inputs}), got {x.shape}")
+            raise ValueError(f"the model takes {self.spec.inputs} inputs per sample, the data has shape {x.shape}")
         return x
 
     def _targets(self, y: np.ndarray, loss: str | losses.Loss | None) -> np.ndarray:
