@@ -1,11 +1,8 @@
-"""MLflow: the only module of the harness that imports it.
+"""Writing runs: a parent per (bench, experiment), a child per (engine, seed), and a perf run.
 
-Writing: a parent run per (bench invocation, experiment), a child run per (engine, seed)
-with the spec as parameters, versions and machine as tags, per-epoch and final metrics,
-the resources used, the dataset as an input, the trained model and a plot of its curves.
-Every run ends FINISHED, FAILED (with the reason as a tag) or KILLED, never RUNNING.
-
-Reading: `bench_runs` and `metric_history` give the report what it needs as pandas.
+A child run records the spec as parameters, versions and machine as tags, per-epoch and
+final metrics, the resources used, the dataset as an input, the trained model and a plot
+of its curves. Every run ends FINISHED, FAILED (with the reason as a tag) or KILLED.
 """
 
 from __future__ import annotations
@@ -25,124 +22,23 @@ from typing import Any
 import mlflow
 import mlflow.onnx
 import numpy as np
-import pandas as pd
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
-from harness.errors import TrackingError
 from harness.spec import ExperimentSpec
-
-DEFAULT_URI = "sqlite:///mlflow.db"
-BENCH_TAG = "harness.bench_id"
-KIND_TAG = "harness.kind"  # "bench" (parent) or "run" (child)
-REASON_TAG = "harness.failure_reason"
-PID_TAG = "harness.pid"
-HOST_TAG = "harness.host"
-SQLITE_TIMEOUT_S = 60
-LOCK_RETRIES = 5
-EPOCH_TAG = "harness.failure_epoch"
-SYSTEM_METRICS_INTERVAL_S = 1.0
-EPOCH_KEYS = ("train_loss", "epoch_time_s", "test_loss", "eval_time_s")
-RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_peak_mb",
-                 "rss_mean_mb", "rss_hwm_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
-
-
-def resolve_uri(uri: str | None = None) -> str:
-    """The tracking URI: the argument, else $MLFLOW_TRACKING_URI, else ./mlflow.db."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a sqlite:/// URI (query string dropped), else None."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().resolve()
-
-
-def connect(uri: str | None = None) -> str:
-    """Point MLflow at the store and check that it answers; a clear error if it does not.
-
-    For sqlite, the URI gains a busy timeout (a writer waits up to SQLITE_TIMEOUT_S for
-    another process's lock instead of failing), and creating or migrating the schema is
-    serialised between processes with a lock file beside the database. Returns the URI used.
-    """
-    uri = resolve_uri(uri)
-    if uri.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
-        except requests.RequestException as e:
-            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
-                                "pass another --tracking-uri") from None
-    db = sqlite_path(uri)
-    if db is not None:
-        if not db.parent.is_dir():
-            raise TrackingError(f"the folder of the tracking store {uri} does not exist: {db.parent}")
-        if "timeout=" not in uri:
-            uri += ("&" if "?" in uri else "?") + f"timeout={SQLITE_TIMEOUT_S}"
-    mlflow.set_tracking_uri(uri)
-    try:
-        with _file_lock(db):
-            MlflowClient().search_experiments(max_results=1)
-    except Exception as e:  # MLflow raises many kinds; all mean the same to the user
-        raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
-    return uri
-
-
-@contextlib.contextmanager
-def _file_lock(db: Path | None) -> Iterator[None]:
-    """An exclusive lock on `<db>.lock` (POSIX), so that two processes never migrate one schema at once."""
-    if db is None:
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # Windows: MLflow's own retries are all there is
-        yield
-        return
-    with open(db.with_name(db.name + ".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked"."""
-    for attempt in range(LOCK_RETRIES + 1):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:
-            if "database is locked" not in str(e) or attempt == LOCK_RETRIES:
-                raise
-            time.sleep(0.25 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def reap_orphans(uri: str) -> int:
-    """Mark FAILED the runs left RUNNING by a harness process of this machine that no longer exists
-    (killed outright, or the machine restarted); how many were."""
-    import psutil
-
-    client = MlflowClient(uri)
-    host = platform.node()
-    reaped = 0
-    for exp in client.search_experiments():
-        for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
-            tags = run.data.tags
-            pid = tags.get(PID_TAG)
-            if tags.get(HOST_TAG) != host or not pid or psutil.pid_exists(int(pid)):
-                continue
-            retrying(client.set_tag, run.info.run_id, REASON_TAG,
-                     f"the harness process that ran it (pid {pid}) ended without closing it")
-            retrying(client.set_terminated, run.info.run_id, "FAILED")
-            reaped += 1
-    return reaped
-
-
-# ---------------------------------------------------------------------------- what is logged
+from harness.tracking.store import (
+    BENCH_TAG,
+    EPOCH_TAG,
+    HOST_TAG,
+    KIND_TAG,
+    PID_TAG,
+    REASON_TAG,
+    RESOURCE_KEYS,
+    SYSTEM_METRICS_INTERVAL_S,
+    resolve_uri,
+    retrying,
+    sqlite_path,
+)
 
 
 @functools.cache
@@ -350,32 +246,6 @@ def curves_figure(result: Any):
 # ---------------------------------------------------------------------------- reading
 
 
-def bench_ids(uri: str | None = None) -> list[str]:
-    """Bench invocations in the store, newest first."""
-    connect(uri)
-    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = 'bench'",
-                              order_by=["start_time DESC"])
-    if runs.empty:
-        return []
-    return list(dict.fromkeys(runs[f"tags.{BENCH_TAG}"]))
-
-
-def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(parent runs, child runs) of one bench invocation, as mlflow.search_runs gives them."""
-    connect(uri)
-    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{BENCH_TAG}` = '{bench_id}'",
-                              max_results=50000)
-    if runs.empty:
-        raise TrackingError(f"no runs of bench {bench_id!r} in {resolve_uri(uri)}")
-    kind = runs[f"tags.{KIND_TAG}"]
-    return runs[kind == "bench"].reset_index(drop=True), runs[kind == "run"].reset_index(drop=True)
-
-
-def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
-    """(step, value) pairs of one metric of one run, by step."""
-    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
-
-
 def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | None = None) -> str:
     """One run in the experiment "perf" holding every figure of a `harness perf`; its run id."""
     tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
@@ -388,43 +258,9 @@ def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | Non
     return run_id
 
 
-def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """(metrics, params, tags) of one run, from the store."""
-    run = MlflowClient(resolve_uri(uri)).get_run(run_id)
-    return dict(run.data.metrics), dict(run.data.params), dict(run.data.tags)
-
-
 def attach_report(run_ids: Sequence[str], files: Sequence[Path], uri: str | None = None) -> None:
     """Log the report files as artifacts of each parent run they describe."""
     client = MlflowClient(resolve_uri(uri))
     for run_id in run_ids:
         for f in files:
             retrying(client.log_artifact, run_id, str(f), "report")
-
-
-def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:
-    """The ONNX file of the model logged by a run, downloaded into `dest`."""
-    connect(uri)
-    try:
-        experiment = MlflowClient().get_run(run_id).info.experiment_id
-        models = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
-                                             output_format="list")
-    except Exception as e:
-        raise TrackingError(f"cannot look up the model of run {run_id}: {str(e).splitlines()[0]}") from None
-    if not models:
-        raise TrackingError(f"run {run_id} has no logged model in {resolve_uri(uri)}")
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=models[0].artifact_location, dst_path=str(dest)))
-    files = sorted(folder.rglob("*.onnx"))
-    if not files:
-        raise TrackingError(f"the model of run {run_id} holds no .onnx file")
-    return files[0]
-
-
-def quiet() -> None:
-    """Keep MLflow's own chatter (alembic migrations, emoji links) out of the user's terminal."""
-    import logging
-
-    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-

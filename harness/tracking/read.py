@@ -1,0 +1,62 @@
+"""Reading the store back: what the report and `harness evaluate` need, as pandas and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from harness.errors import TrackingError
+from harness.tracking.store import BENCH_TAG, KIND_TAG, connect, resolve_uri
+
+
+def bench_ids(uri: str | None = None) -> list[str]:
+    """Bench invocations in the store, newest first."""
+    connect(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = 'bench'",
+                              order_by=["start_time DESC"])
+    if runs.empty:
+        return []
+    return list(dict.fromkeys(runs[f"tags.{BENCH_TAG}"]))
+
+
+def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(parent runs, child runs) of one bench invocation, as mlflow.search_runs gives them."""
+    connect(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{BENCH_TAG}` = '{bench_id}'",
+                              max_results=50000)
+    if runs.empty:
+        raise TrackingError(f"no runs of bench {bench_id!r} in {resolve_uri(uri)}")
+    kind = runs[f"tags.{KIND_TAG}"]
+    return runs[kind == "bench"].reset_index(drop=True), runs[kind == "run"].reset_index(drop=True)
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one metric of one run, by step."""
+    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
+
+
+def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """(metrics, params, tags) of one run, from the store."""
+    run = MlflowClient(resolve_uri(uri)).get_run(run_id)
+    return dict(run.data.metrics), dict(run.data.params), dict(run.data.tags)
+
+
+def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:
+    """The ONNX file of the model logged by a run, downloaded into `dest`."""
+    connect(uri)
+    try:
+        experiment = MlflowClient().get_run(run_id).info.experiment_id
+        models = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
+                                             output_format="list")
+    except Exception as e:
+        raise TrackingError(f"cannot look up the model of run {run_id}: {str(e).splitlines()[0]}") from None
+    if not models:
+        raise TrackingError(f"run {run_id} has no logged model in {resolve_uri(uri)}")
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=models[0].artifact_location, dst_path=str(dest)))
+    files = sorted(folder.rglob("*.onnx"))
+    if not files:
+        raise TrackingError(f"the model of run {run_id} holds no .onnx file")
+    return files[0]

@@ -1,0 +1,138 @@
+"""The tracking store: which one, reaching it, and keeping it true under faults and concurrency."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from harness.errors import TrackingError
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+BENCH_TAG = "harness.bench_id"
+KIND_TAG = "harness.kind"  # "bench" (parent) or "run" (child)
+REASON_TAG = "harness.failure_reason"
+PID_TAG = "harness.pid"
+HOST_TAG = "harness.host"
+SQLITE_TIMEOUT_S = 60
+LOCK_RETRIES = 5
+EPOCH_TAG = "harness.failure_epoch"
+SYSTEM_METRICS_INTERVAL_S = 1.0
+EPOCH_KEYS = ("train_loss", "epoch_time_s", "test_loss", "eval_time_s")
+RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_peak_mb",
+                 "rss_mean_mb", "rss_hwm_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
+
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """The tracking URI: the argument, else $MLFLOW_TRACKING_URI, else ./mlflow.db."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (query string dropped), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().resolve()
+
+
+def connect(uri: str | None = None) -> str:
+    """Point MLflow at the store and check that it answers; a clear error if it does not.
+
+    For sqlite, the URI gains a busy timeout (a writer waits up to SQLITE_TIMEOUT_S for
+    another process's lock instead of failing), and creating or migrating the schema is
+    serialised between processes with a lock file beside the database. Returns the URI used.
+    """
+    uri = resolve_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
+        except requests.RequestException as e:
+            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
+                                "pass another --tracking-uri") from None
+    db = sqlite_path(uri)
+    if db is not None:
+        if not db.parent.is_dir():
+            raise TrackingError(f"the folder of the tracking store {uri} does not exist: {db.parent}")
+        if "timeout=" not in uri:
+            uri += ("&" if "?" in uri else "?") + f"timeout={SQLITE_TIMEOUT_S}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        with _file_lock(db):
+            MlflowClient().search_experiments(max_results=1)
+    except Exception as e:  # MLflow raises many kinds; all mean the same to the user
+        raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
+    return uri
+
+
+@contextlib.contextmanager
+def _file_lock(db: Path | None) -> Iterator[None]:
+    """An exclusive lock on `<db>.lock` (POSIX), so that two processes never migrate one schema at once."""
+    if db is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: MLflow's own retries are all there is
+        yield
+        return
+    with open(db.with_name(db.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked"."""
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if "database is locked" not in str(e) or attempt == LOCK_RETRIES:
+                raise
+            time.sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def reap_orphans(uri: str) -> int:
+    """Mark FAILED the runs left RUNNING by a harness process of this machine that no longer exists
+    (killed outright, or the machine restarted); how many were."""
+    import psutil
+
+    client = MlflowClient(uri)
+    host = platform.node()
+    reaped = 0
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+            tags = run.data.tags
+            pid = tags.get(PID_TAG)
+            if tags.get(HOST_TAG) != host or not pid or psutil.pid_exists(int(pid)):
+                continue
+            retrying(client.set_tag, run.info.run_id, REASON_TAG,
+                     f"the harness process that ran it (pid {pid}) ended without closing it")
+            retrying(client.set_terminated, run.info.run_id, "FAILED")
+            reaped += 1
+    return reaped
+
+
+# ---------------------------------------------------------------------------- what is logged
+
+
+def quiet() -> None:
+    """Keep MLflow's own chatter (alembic migrations, emoji links) out of the user's terminal."""
+    import logging
+
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
