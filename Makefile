@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test bench perf ui lint clean
+.PHONY: setup data test bench perf ui server lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ perf: data
 
 ui: setup
 	$(BIN)/harness ui
+
+# A shared MLflow server on PostgreSQL (PostgreSQL's programs must be installed: apt-get install postgresql).
+server: setup
+	$(BIN)/harness server
 
 lint: setup
 	$(BIN)/ruff check harness tests

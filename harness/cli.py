@@ -292,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uri_arg(p)
     p.set_defaults(func=_evaluate)
 
+    p = sub.add_parser("server", help="start a shared MLflow server on PostgreSQL (loopback by default)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for a team's network)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--backend-store-uri", help="an existing database, e.g. postgresql+psycopg://user:pw@db/mlflow "
+                                               "(default: start PostgreSQL in --postgres-dir)")
+    p.add_argument("--postgres-dir", default=".harness/postgres", help="where the local PostgreSQL keeps its data")
+    p.add_argument("--postgres-port", type=int, default=5433)
+    p.add_argument("--artifacts", default=".harness/artifacts", help="where the server stores artifacts")
+    p.set_defaults(func=_server)
+
     p = sub.add_parser("perf", help="measure both engines against each other and the machine's matmul peak")
     p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
     p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
@@ -301,6 +311,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uri_arg(p)
     p.set_defaults(func=_perf)
     return parser
+
+
+def _server(args: argparse.Namespace) -> int:
+    from harness import server
+
+    pg = None
+    backend = args.backend_store_uri
+    if backend is None:
+        pg = server.Postgres(Path(args.postgres_dir).resolve(), args.postgres_port)
+        print(f"PostgreSQL in {pg.folder} on 127.0.0.1:{pg.port} ...")
+        backend = pg.start().uri
+    try:
+        print(f"mlflow server on http://{args.host}:{args.port} (backend {backend}, artifacts {args.artifacts}) ...")
+        proc = server.mlflow_server(backend, Path(args.artifacts), args.host, args.port,
+                                    log=Path(args.artifacts).parent / "mlflow-server.log")
+        print(f"ready: point clients at it with --tracking-uri http://{args.host}:{args.port} "
+              "(or MLFLOW_TRACKING_URI); Ctrl-C stops it")
+        try:
+            proc.wait()
+        finally:
+            server.stop(proc)
+    finally:
+        if pg is not None:
+            pg.stop()
+    return 0
 
 
 def ui_command(uri: str, port: int) -> list[str]:
