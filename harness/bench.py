@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,10 +63,30 @@ def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[spec
     return loaded
 
 
+Job = tuple[str, int]  # (engine, seed)
+Done = tuple[str, int, "RunResult | HarnessError"]
+
+
+class LocalExecutor:
+    """Runs one after another on this machine, each in a fresh process (the default)."""
+
+    name = "local"
+
+    def run(self, tracker: tracking.Tracker, s: specs.ExperimentSpec, jobs: list[Job], threads: int,
+            parent_id: str) -> Iterator[Done]:
+        for engine, seed in jobs:
+            try:
+                yield engine, seed, run_one(tracker, s, engine, seed, threads)
+            except HarnessError as e:
+                yield engine, seed, e
+
+
 def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str | None = None,
-          threads: int | None = None, out: Callable[[str], None] = print) -> tuple[str, list[ExperimentOutcome]]:
+          threads: int | None = None, out: Callable[[str], None] = print,
+          executor: LocalExecutor | None = None) -> tuple[str, list[ExperimentOutcome]]:
     """Run the benchmark; returns the bench id and each experiment's outcome."""
     experiments = load_all(paths, overrides)
+    executor = executor or LocalExecutor()
     tracking.quiet()
     uri = tracking.connect(uri)
     reaped = tracking.reap_orphans(uri)
@@ -75,23 +95,22 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
     bench_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     tracker = tracking.Tracker(uri, bench_id)
     total = sum(len(s.bench.seeds) * len(s.bench.engines) for s in experiments)
-    out(f"bench {bench_id}: {len(experiments)} experiments, {total} runs, each in a fresh process; store {uri}")
+    out(f"bench {bench_id}: {len(experiments)} experiments, {total} runs, each in a fresh process "
+        f"({executor.name} executor); store {uri}")
     started, done, outcomes = time.perf_counter(), 0, []
     for s in experiments:
         n_threads = threads_for(s, threads)
         experiment_started = time.perf_counter()
         with tracker.parent(s) as parent_id:
             outcome = ExperimentOutcome(s, parent_id)
-            for seed in s.bench.seeds:
-                for engine in s.bench.engines:
-                    done += 1
-                    label = f"[{done:>{len(str(total))}}/{total}] {s.name} {engine} seed {seed}"
-                    try:
-                        result = _one(tracker, s, engine, seed, n_threads)
-                    except HarnessError as e:
-                        outcome.failures[(engine, seed)] = str(e)
-                        out(f"{label}: FAILED: {e}")
-                        continue
+            jobs = [(engine, seed) for seed in s.bench.seeds for engine in s.bench.engines]
+            for engine, seed, result in executor.run(tracker, s, jobs, n_threads, parent_id):
+                done += 1
+                label = f"[{done:>{len(str(total))}}/{total}] {s.name} {engine} seed {seed}"
+                if isinstance(result, HarnessError):
+                    outcome.failures[(engine, seed)] = str(result)
+                    out(f"{label}: FAILED: {result}")
+                else:
                     outcome.results[(engine, seed)] = result
                     out(f"{label}: {progress_line(result)}")
             outcome.comparison = compare(s, outcome.results)
@@ -103,8 +122,11 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
     return bench_id, outcomes
 
 
-def _one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int) -> RunResult:
-    with tracker.child(s, engine, seed, threads) as run_id, tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+def run_one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int,
+            run_id: str | None = None) -> RunResult:
+    """One run in a fresh process, logged as a child run (an existing one with `run_id`)."""
+    with tracker.child(s, engine, seed, threads, run_id) as run_id, \
+            tempfile.TemporaryDirectory(prefix="harness-") as tmp:
         result = run_isolated(s, engine, seed, threads=threads, monitor=MONITOR, export_dir=tmp)
         tracker.log_result(run_id, s, result)
     return result

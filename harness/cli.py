@@ -141,7 +141,13 @@ def _bench(args: argparse.Namespace) -> int:
     from harness import bench
 
     paths = args.experiments or bench.default_experiments()
-    bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads)
+    executor = None
+    if args.executor == "ray":
+        bench.load_all(paths, args.set)  # refuse bad files before starting a cluster
+        from harness.distributed import RayExecutor
+
+        executor = RayExecutor(args.ray_address)
+    bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads, executor=executor)
     print()
     print(comparison_table(outcomes))
     print(f"\nnext: `harness report` writes results/ from the store; `make ui` browses it (bench {bench_id})")
@@ -270,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiments", nargs="*", help="experiment files (default: every file in experiments/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override in every file")
     p.add_argument("--threads", type=int, help="threads for both engines (default: each file's)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: one run after another here (default); ray: each run a Ray task on a whole node")
+    p.add_argument("--ray-address", help="a Ray cluster to join (default: start a local one)")
     _add_uri_arg(p)
     p.set_defaults(func=_bench)
 

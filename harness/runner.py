@@ -38,6 +38,9 @@ class TrainingDiverged(HarnessError):
         super().__init__(f"training loss became {loss} at epoch {epoch}; lower the learning rate")
         self.epoch, self.loss = epoch, loss
 
+    def __reduce__(self):  # picklable, to cross process boundaries (Ray tasks)
+        return type(self), (self.epoch, self.loss)
+
 
 class RunFailed(HarnessError):
     """A run in a child process ended without a result."""
@@ -220,6 +223,9 @@ class ChildError(HarnessError):
     def __init__(self, kind: str, message: str, epoch: int | None = None) -> None:
         super().__init__(message.splitlines()[0] if message else kind)
         self.kind, self.details, self.epoch = kind, message, epoch
+
+    def __reduce__(self):
+        return type(self), (self.kind, self.details, self.epoch)
 
 
 def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,

@@ -99,3 +99,48 @@ def test_the_server_listens_on_loopback_by_default():
     import inspect
 
     assert inspect.signature(server.mlflow_server).parameters["host"].default == "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_the_ray_executor_records_the_same_runs_as_the_local_one(live, ray_cluster):
+    from harness.distributed import RayExecutor
+
+    executor = RayExecutor()
+    assert executor.cpus_per_task == 2  # a whole node each
+    bench_id, outcomes = bench.bench([live["folder"] / "xor.toml"], uri=live["url"], out=lambda *_: None,
+                                     executor=executor)
+    (local,), (remote,) = live["outcomes"], outcomes
+    assert set(remote.results) == set(local.results) == {(e, s) for e in ("scratch", "torch") for s in (0, 1)}
+    for key, r in remote.results.items():
+        assert r.final["test_accuracy"] == local.results[key].final["test_accuracy"]
+        assert r.epochs[-1].train_loss == pytest.approx(local.results[key].epochs[-1].train_loss, rel=1e-9, abs=0)
+    mlflow.set_tracking_uri(live["url"])
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`harness.bench_id` = '{bench_id}'")
+    assert len(runs) == 5 and set(runs["status"]) == {"FINISHED"}
+    children = runs[runs["tags.harness.kind"] == "run"]
+    assert children["tags.mlflow.parentRunId"].nunique() == 1
+    assert children["metrics.test_accuracy"].eq(1.0).all() and children["metrics.train_time_s"].gt(0).all()
+
+
+def test_a_failing_ray_task_marks_its_run_failed_and_the_bench_goes_on(live, ray_cluster, tmp_path):
+    from harness.distributed import RayExecutor
+
+    text = (ROOT / "experiments" / "addition_linear.toml").read_text().replace(
+        "learning_rate = 0.1", "learning_rate = 1e6").replace("seeds = [0, 1, 2]", "seeds = [0]")
+    path = tmp_path / "diverges.toml"
+    path.write_text(text.replace('name = "addition_linear"', 'name = "diverges"'))
+    bench_id, (outcome,) = bench.bench([path], uri=live["url"], out=lambda *_: None, executor=RayExecutor())
+    assert set(outcome.failures) == {("scratch", 0), ("torch", 0)}
+    mlflow.set_tracking_uri(live["url"])
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`harness.bench_id` = '{bench_id}'")
+    children = runs[runs["tags.harness.kind"] == "run"]
+    assert set(children["status"]) == {"FAILED"}
+    assert children["tags.harness.failure_reason"].str.contains("training loss became").all()

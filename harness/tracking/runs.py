@@ -119,14 +119,42 @@ class Tracker:
             return self.client.get_experiment_by_name(name).experiment_id
 
     @contextlib.contextmanager
-    def child(self, spec: ExperimentSpec, engine: str, seed: int, threads: int) -> Iterator[str]:
-        """A child run of the active parent, with MLflow's system metrics sampled every second."""
+    def child(self, spec: ExperimentSpec, engine: str, seed: int, threads: int,
+              run_id: str | None = None) -> Iterator[str]:
+        """A child run of the active parent (or the run `run_id` that a driver created for this
+        process with `create_child`), with MLflow's system metrics sampled every second."""
         mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "run", "harness.engine": engine, "harness.seed": str(seed),
-                **process_tags(), **environment_tags()}
-        with self._run(run_name=f"{engine} seed {seed}", nested=True, tags=tags, log_system_metrics=True) as run_id:
+        if run_id is not None:
+            with self._run(run_id=run_id, log_system_metrics=True) as rid:
+                retrying(mlflow.set_tags, process_tags())
+                yield rid
+            return
+        tags = self._child_tags(engine, seed)
+        with self._run(run_name=f"{engine} seed {seed}", nested=True, tags=tags, log_system_metrics=True) as rid:
             retrying(mlflow.log_params, run_params(spec, engine, seed, threads))
-            yield run_id
+            yield rid
+
+    def _child_tags(self, engine: str, seed: int) -> dict[str, str]:
+        return {BENCH_TAG: self.bench_id, KIND_TAG: "run", "harness.engine": engine, "harness.seed": str(seed),
+                **process_tags(), **environment_tags()}
+
+    def create_child(self, spec: ExperimentSpec, engine: str, seed: int, threads: int, parent_id: str) -> str:
+        """A child run of `parent_id`, created but not started: another process fills it (`child(run_id=)`)."""
+        from mlflow.entities import Param
+
+        experiment = self.client.get_run(parent_id).info.experiment_id
+        tags = {**self._child_tags(engine, seed), "mlflow.parentRunId": parent_id}
+        run = retrying(self.client.create_run, experiment, tags=tags, run_name=f"{engine} seed {seed}")
+        params = [Param(k, str(v)) for k, v in run_params(spec, engine, seed, threads).items()]
+        for i in range(0, len(params), 100):
+            retrying(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
+        return run.info.run_id
+
+    def end(self, run_id: str, status: str, reason: str) -> None:
+        """Close a run this process does not hold open (its process died, or was cancelled)."""
+        with contextlib.suppress(Exception):
+            retrying(self.client.set_tag, run_id, REASON_TAG, reason[:5000])
+        retrying(self.client.set_terminated, run_id, status)
 
     @contextlib.contextmanager
     def _run(self, **kwargs: Any) -> Iterator[str]:
