@@ -35,6 +35,7 @@ EXPERIMENTS_DIR = Path("experiments")
 class ExperimentOutcome:
     spec: specs.ExperimentSpec
     parent_run_id: str
+    variant: str = ""  # the sweep combination, "" without a sweep
     results: dict[tuple[str, int], RunResult] = field(default_factory=dict)
     failures: dict[tuple[str, int], str] = field(default_factory=dict)
     comparison: dict[str, float] = field(default_factory=dict)
@@ -47,13 +48,15 @@ def default_experiments() -> list[Path]:
     return files
 
 
-def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[specs.ExperimentSpec]:
-    """Every experiment, validated, its network checked against its dataset, before anything runs."""
-    loaded = [specs.load(p, overrides) for p in paths]
-    names = [s.name for s in loaded]
+def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[tuple[str, specs.ExperimentSpec]]:
+    """Every experiment, each sweep expanded into its variants (label, spec), validated, and each
+    network checked against its dataset, before anything runs."""
+    files = [specs.load(p, overrides) for p in paths]
+    names = [s.name for s in files]
     if len(set(names)) != len(names):
         raise SpecError(f"two experiment files share a name ({', '.join(names)}); names must differ")
-    for s in loaded:
+    loaded = [(label, variant) for s in files for label, variant in s.variants()]
+    for _, s in loaded:
         info = DATASETS[s.data.dataset]
         check_fits(s, info, info.train_rows(s.data))
         if s.data.dataset == "mnist" and not s.data.path:
@@ -94,19 +97,20 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
         out(f"marked FAILED {reaped} run(s) left RUNNING by a harness process that no longer exists")
     bench_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     tracker = tracking.Tracker(uri, bench_id)
-    total = sum(len(s.bench.seeds) * len(s.bench.engines) for s in experiments)
+    total = sum(len(s.bench.seeds) * len(s.bench.engines) for _, s in experiments)
     out(f"bench {bench_id}: {len(experiments)} experiments, {total} runs, each in a fresh process "
         f"({executor.name} executor); store {uri}")
     started, done, outcomes = time.perf_counter(), 0, []
-    for s in experiments:
+    for variant, s in experiments:
         n_threads = threads_for(s, threads)
         experiment_started = time.perf_counter()
-        with tracker.parent(s) as parent_id:
-            outcome = ExperimentOutcome(s, parent_id)
+        with tracker.parent(s, variant) as parent_id:
+            outcome = ExperimentOutcome(s, parent_id, variant)
             jobs = [(engine, seed) for seed in s.bench.seeds for engine in s.bench.engines]
             for engine, seed, result in executor.run(tracker, s, jobs, n_threads, parent_id):
                 done += 1
-                label = f"[{done:>{len(str(total))}}/{total}] {s.name} {engine} seed {seed}"
+                label = f"[{done:>{len(str(total))}}/{total}] {s.name}{f' [{variant}]' if variant else ''} " \
+                        f"{engine} seed {seed}"
                 if isinstance(result, HarnessError):
                     outcome.failures[(engine, seed)] = str(result)
                     out(f"{label}: FAILED: {result}")

@@ -160,6 +160,8 @@ def comparison_table(outcomes) -> str:
     for o in outcomes:
         metric = f"test_{o.spec.evaluation.metric}"
         c = o.comparison
+        if o.variant:
+            lines.append(f"{o.spec.name} [{o.variant}]")
         for engine in o.spec.bench.engines:
             if f"{engine}/{metric}_mean" not in c:
                 lines.append(f"{o.spec.name:16} {engine:8} {'all runs failed':>18}")

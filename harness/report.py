@@ -55,9 +55,10 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
     children = children.sort_values("start_time", kind="stable").reset_index(drop=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    parents["group"] = [group_name(p) for _, p in parents.iterrows()]
     children = children.assign(
-        experiment=children["experiment_id"].map(dict(zip(parents["experiment_id"], parents["params.experiment"],
-                                                          strict=True))),
+        experiment=children["tags.mlflow.parentRunId"].map(dict(zip(parents["run_id"], parents["group"],
+                                                                    strict=True))),
         engine=children["params.engine"], seed=children["params.seed"].astype(int))
     children["metrics.cpu_s"] = children["metrics.cpu_user_s"] + children["metrics.cpu_system_s"]
     summary = summarise(children)
@@ -75,6 +76,12 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
         tracking.attach_report(parents["run_id"].tolist(), files, uri)
     log(f"report of bench {bench_id} written to {out}/: {', '.join(f.name for f in files)}")
     return Report(bench_id, files, summary)
+
+
+def group_name(parent: pd.Series) -> str:
+    """An experiment, or one variant of its sweep: `xor [network.hidden.0.units=8]`."""
+    variant = parent.get("params.variant")
+    return parent["params.experiment"] + (f" [{variant}]" if isinstance(variant, str) and variant else "")
 
 
 def summarise(children: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +130,7 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
         "evaluation; time to target includes evaluation. Each run had a fresh process.",
     ]
     for _, parent in parents.iterrows():
-        name = parent["params.experiment"]
+        name = parent["group"]
         rows = summary[summary["experiment"] == name]
         if rows.empty:
             continue
@@ -142,7 +149,7 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
             runs_cell = f"{row['runs'] - row['failed']}" + (f" (+{row['failed']} failed)" if row["failed"] else "")
             lines.append(f"| {row['engine']} | {runs_cell} | " + " | ".join(cells) + " |")
         lines += [""] + _comparison_lines(parent, runs, metric)
-        plot = f"{name}_curves.png"
+        plot = f"{_file_stem(name)}_curves.png"
         if plot in plots:
             lines += ["", f"![{name}: loss and {metric} per epoch, both engines]({plot})"]
     if "resources.png" in plots:
@@ -214,7 +221,7 @@ def curves_plot(runs: pd.DataFrame, name: str, out: Path) -> Path:
     handles, labels = a.get_legend_handles_labels()
     a.legend(handles, labels, fontsize=7)
     fig.tight_layout()
-    path = out / f"{name}_curves.png"
+    path = out / f"{_file_stem(name)}_curves.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -244,6 +251,10 @@ def bars_plot(summary: pd.DataFrame, out: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _file_stem(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
 
 
 def _pyplot():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import os
 import tomllib
@@ -111,6 +112,23 @@ class ExperimentSpec:
     evaluation: EvaluationSpec = EvaluationSpec()
     bench: BenchSpec = BenchSpec()
     description: str = ""
+    sweep: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # dotted key -> alternatives, expanded by `variants`
+
+    def variants(self) -> list[tuple[str, ExperimentSpec]]:
+        """Every combination of the sweep's alternatives, as (label, spec without a sweep);
+        a spec with no sweep is its own single variant, labelled ""."""
+        base = self.to_dict()
+        base.pop("sweep", None)
+        if not self.sweep:
+            return [("", self)]
+        out = []
+        for combo in itertools.product(*(values for _, values in self.sweep)):
+            raw = copy.deepcopy(base)
+            label = ", ".join(f"{key}={_short(v)}" for (key, _), v in zip(self.sweep, combo, strict=True))
+            for (key, _), value in zip(self.sweep, combo, strict=True):
+                set_path(raw, key, copy.deepcopy(value), f"sweep {label}")
+            out.append((label, from_dict(raw, source=f"sweep variant {label}")))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain TOML-like data; `from_dict(spec.to_dict()) == spec`."""
@@ -152,7 +170,9 @@ def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str
     for item in overrides:
         apply_override(raw, item)
     try:
-        return _experiment(_Table(raw, ""))
+        spec = _experiment(_Table(raw, ""))
+        spec.variants()  # every combination of a sweep must be a valid experiment too
+        return spec
     except SpecError as e:
         raise SpecError(f"{source}: {e}") from None
 
@@ -167,6 +187,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    set_path(raw, key, value, f"--set {item!r}")
+
+
+def set_path(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Put `value` at the dotted `key` of `raw` (list entries by index), creating tables on the way."""
     parts = key.split(".")
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
@@ -178,7 +203,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     elif isinstance(node, dict):
         node[last] = value
     else:
-        raise SpecError(f"--set {item!r}: {'.'.join(parts[:-1])} is a value, not a table")
+        raise SpecError(f"{where}: {'.'.join(parts[:-1])} is a value, not a table")
     _normalize(raw)
 
 
@@ -320,9 +345,34 @@ def _experiment(t: _Table) -> ExperimentSpec:
     training = _training(t.table("training"), reg, network)
     evaluation = _evaluation(t.table("evaluation", {}), reg)
     bench = _bench(t.table("bench", {}), reg)
+    sweep = _sweep(t, t.raw)
     t.done()
     return ExperimentSpec(name=name, description=description, data=data, network=network,
-                          training=training, evaluation=evaluation, bench=bench)
+                          training=training, evaluation=evaluation, bench=bench, sweep=sweep)
+
+
+def _sweep(t: _Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """`[sweep]`: dotted keys to lists of alternatives (nested tables are read as dotted keys)."""
+    t.known.add("sweep")
+    table = raw.get("sweep", {})
+    if not isinstance(table, dict):
+        _fail("sweep", table, 'must be a table of alternatives, like [sweep] "training.batch_size" = [32, 64]')
+    found: list[tuple[str, tuple[Any, ...]]] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(v, key + ".")
+            elif isinstance(v, list) and v:
+                if key.split(".")[0] in ("sweep", "bench", "name", "description"):
+                    _fail(f"sweep.{key}", v, "a sweep varies data, network, training or evaluation settings")
+                found.append((key, tuple(v)))
+            else:
+                _fail(f"sweep.{key}", v, "must be a non-empty list of alternatives")
+
+    walk(table, "")
+    return tuple(found)
 
 
 def _data(t: _Table, reg) -> DataSpec:
@@ -481,16 +531,24 @@ def network_to_dict(spec: NetworkSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- writing
 
 
+def _short(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+
+
 def _plain(obj: Any) -> Any:
     if isinstance(obj, ActivationSpec):
         return {"name": obj.name, **obj.kwargs()}
     if isinstance(obj, OptimizerSpec):
         return {"name": obj.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in obj.settings}}
+    if isinstance(obj, ExperimentSpec) and obj.sweep:
+        out = _plain(dataclasses.replace(obj, sweep=()))
+        out["sweep"] = {key: list(values) for key, values in obj.sweep}
+        return out
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if value is not None:
+            if value is not None and not (f.name == "sweep" and not value):
                 out[f.name] = _plain(value)
         return out
     if isinstance(obj, (tuple, list)):

@@ -35,6 +35,7 @@ from harness.tracking.store import (
     REASON_TAG,
     RESOURCE_KEYS,
     SYSTEM_METRICS_INTERVAL_S,
+    VARIANT_TAG,
     resolve_uri,
     retrying,
     sqlite_path,
@@ -94,13 +95,15 @@ class Tracker:
         self.client = MlflowClient(uri)
 
     @contextlib.contextmanager
-    def parent(self, spec: ExperimentSpec) -> Iterator[str]:
-        """The parent run of one experiment in this bench; yields its run id."""
+    def parent(self, spec: ExperimentSpec, variant: str = "") -> Iterator[str]:
+        """The parent run of one experiment (one variant of its sweep) in this bench; yields its run id."""
         mlflow.set_experiment(experiment_id=self._experiment_id(spec.name))
-        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", **process_tags(), **environment_tags()}
-        with self._run(run_name=f"bench {self.bench_id}", tags=tags, description=spec.description) as run_id:
+        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", VARIANT_TAG: variant, **process_tags(),
+                **environment_tags()}
+        name = f"bench {self.bench_id}" + (f" [{variant}]" if variant else "")
+        with self._run(run_name=name, tags=tags, description=spec.description) as run_id:
             retrying(mlflow.log_params, {"experiment": spec.name, "seeds": json.dumps(list(spec.bench.seeds)),
-                               "engines": json.dumps(list(spec.bench.engines))})
+                                         "engines": json.dumps(list(spec.bench.engines)), "variant": variant})
             retrying(mlflow.log_dict, spec.to_dict(), "spec.json")
             yield run_id
 

@@ -19,6 +19,7 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 BENCH_TAG = "harness.bench_id"
 KIND_TAG = "harness.kind"  # "bench" (parent) or "run" (child)
 REASON_TAG = "harness.failure_reason"
+VARIANT_TAG = "harness.variant"  # a sweep's combination, on the parent run
 PID_TAG = "harness.pid"
 HOST_TAG = "harness.host"
 SQLITE_TIMEOUT_S = 60
