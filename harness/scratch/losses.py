@@ -19,7 +19,6 @@ class Loss:
     name: ClassVar[str]
     fused_with: ClassVar[str | None] = None  # the output activation whose gradient fuses with ours
     allowed_outputs: ClassVar[tuple[str, ...] | None] = None  # None: any output activation
-    integer_targets: ClassVar[bool] = False  # class labels (n,) instead of (n, outputs) values
 
     def targets(self, y: np.ndarray, outputs: int, dtype: str | np.dtype) -> np.ndarray:
         """y as this loss takes it: (n, outputs) values in `dtype`, class labels one-hot encoded."""
@@ -100,7 +99,6 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     fused_with = "softmax"
     allowed_outputs = ("softmax",)
-    integer_targets = True
 
     def targets(self, y, outputs, dtype):
         """Class labels as int64 (n,); one-hot rows are turned back into labels."""

@@ -26,7 +26,6 @@ SQLITE_TIMEOUT_S = 60
 LOCK_RETRIES = 5
 EPOCH_TAG = "harness.failure_epoch"
 SYSTEM_METRICS_INTERVAL_S = 1.0
-EPOCH_KEYS = ("train_loss", "epoch_time_s", "test_loss", "eval_time_s")
 RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_peak_mb",
                  "rss_mean_mb", "rss_hwm_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
 
