@@ -67,13 +67,8 @@ class RayExecutor:
 
 def _remote_run(uri: str, bench_id: str, raw_spec: dict, engine: str, seed: int, threads: int, run_id: str):
     """In a Ray worker: run one (engine, seed) in a fresh process and log it into the run `run_id`."""
-    import sys
-
     from harness.bench import run_one
 
-    # multiprocessing's spawn re-imports the parent's main script in the child; here that is
-    # Ray's worker script, which would load ray into the run's process and inflate its memory.
-    sys.modules["__main__"].__dict__.pop("__file__", None)
     tracking.quiet()
     uri = tracking.connect(uri)
     return run_one(tracking.Tracker(uri, bench_id), specs.from_dict(raw_spec), engine, seed, threads, run_id)

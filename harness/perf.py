@@ -97,11 +97,13 @@ class _Runtime:
     def __init__(self, kind: str, spec: specs.ExperimentSpec, threads: int, model_file: str | None = None) -> None:
         import multiprocessing as mp
 
+        from harness.runner import start_clean
+
         ctx = mp.get_context("spawn")
         self.kind = kind
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, kind, spec, threads, model_file), daemon=True)
-        self.proc.start()
+        start_clean(self.proc)
         child.close()
         self._reply()
 

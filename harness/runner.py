@@ -228,6 +228,24 @@ class ChildError(HarnessError):
         return type(self), (self.kind, self.details, self.epoch)
 
 
+def start_clean(proc: mp.Process) -> None:
+    """Start a spawned process without re-running the parent's main script in it.
+
+    spawn re-imports the parent's `__main__` by its path in the child: the harness script,
+    pytest, or a Ray worker's own script. Its imports would then load into the run's
+    process and count in its memory. The child needs only the target's module.
+    """
+    import sys
+
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        proc.start()
+    finally:
+        if path is not None:
+            main.__file__ = path
+
+
 def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
                  on_epoch: EpochCallback | None = None, monitor: dict | None = None,
                  on_start: Callable[[int], None] | None = None, export_dir: str | None = None) -> RunResult:
@@ -236,7 +254,7 @@ def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int |
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, spec, engine, seed, threads, monitor, export_dir), daemon=True)
-    proc.start()
+    start_clean(proc)
     child.close()
     if on_start is not None:
         on_start(proc.pid)
