@@ -23,10 +23,6 @@ class Dataset:
     y_val: np.ndarray | None = None
     digest: str = field(default="", compare=False)
 
-    @property
-    def features(self) -> int:
-        return self.x_train.shape[1]
-
     def shapes(self) -> dict[str, tuple[int, ...]]:
         out = {k: getattr(self, k).shape for k in ("x_train", "y_train", "x_test", "y_test")}
         if self.x_val is not None:

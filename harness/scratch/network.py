@@ -73,12 +73,14 @@ class Network:
         """A copy of the gradients left by the last `backward`, by parameter name."""
         return {k: v.copy() for k, v in self._grads.items()}
 
-    def _workspace(self, n: int) -> _Workspace:
-        ws = self._workspaces.get(n)
+    def _workspace(self, n: int, pool: dict[int, _Workspace] | None = None) -> _Workspace:
+        """The buffers for batches of n rows, from the training pool or another (predict keeps its own)."""
+        pool = self._workspaces if pool is None else pool
+        ws = pool.get(n)
         if ws is None:
-            if len(self._workspaces) >= 4:  # a caller cycling through batch sizes: do not hoard memory
-                self._workspaces.clear()
-            ws = self._workspaces[n] = _Workspace(n, self.spec.sizes, self.activations, self.dtype)
+            if len(pool) >= 4:  # a caller cycling through batch sizes: do not hoard memory
+                pool.clear()
+            ws = pool[n] = _Workspace(n, self.spec.sizes, self.activations, self.dtype)
         return ws
 
     # -- computation
@@ -89,12 +91,16 @@ class Network:
         With `head=False` the output layer stops at its logits (a fused loss applies the
         activation itself)."""
         ws = self._workspace(len(x))
+        self._last = (x, ws)
+        return self._through(x, ws, head)
+
+    def _through(self, x: np.ndarray, ws: _Workspace, head: bool = True) -> np.ndarray:
+        """Every layer on a batch, in the buffers of `ws`; the last stops at its logits without `head`."""
         a = x
         last = len(self.layers) - 1
         for i, (layer, act) in enumerate(zip(self.layers, self.activations, strict=True)):
             z = layer.forward(a, out=ws.z[i])
             a = act.forward(z, out=ws.a[i]) if head or i < last else z
-        self._last = (x, ws)
         return a
 
     def backward(self, y: np.ndarray, loss: losses.Loss) -> float:
@@ -125,16 +131,7 @@ class Network:
         out = np.empty((len(x), self.spec.outputs), dtype=self.dtype)
         for start in range(0, len(x), PREDICT_BLOCK):
             block = x[start:start + PREDICT_BLOCK]
-            ws = self._inference.get(len(block))
-            if ws is None:
-                if len(self._inference) >= 2:
-                    self._inference.clear()
-                ws = self._inference[len(block)] = _Workspace(len(block), self.spec.sizes, self.activations,
-                                                              self.dtype)
-            a = block
-            for i, (layer, act) in enumerate(zip(self.layers, self.activations, strict=True)):
-                a = act.forward(layer.forward(a, out=ws.z[i]), out=ws.a[i])
-            out[start:start + len(block)] = a
+            out[start:start + len(block)] = self._through(block, self._workspace(len(block), self._inference))
         return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str = "accuracy",
