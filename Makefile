@@ -27,7 +27,7 @@ bench: data
 	$(BIN)/harness report
 
 perf: data
-	$(BIN)/harness perf
+	$(BIN)/harness perf --readme README.md
 
 ui: setup
 	$(BIN)/harness ui

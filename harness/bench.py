@@ -26,8 +26,8 @@ from harness.prepare import check_fits, threads_for
 from harness.runner import RunResult, run_isolated
 
 MONITOR = {"interval": 0.05}
-COMPARED = ("train_time_s", "median_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",
-            "cpu_user_s", "cpu_system_s", "cpu_percent_mean", "rss_peak_mb")
+COMPARED = ("train_time_s", "median_epoch_s", "steady_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",
+            "cpu_user_s", "cpu_system_s", "cpu_percent_mean", "rss_baseline_mb", "rss_peak_mb", "rss_train_mb")
 EXPERIMENTS_DIR = Path("experiments")
 
 
@@ -163,8 +163,7 @@ def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) 
     scratch = {seed: r for (e, seed), r in results.items() if e == "scratch"}
     torch_ = {seed: r for (e, seed), r in results.items() if e == "torch"}
     if scratch and torch_:
-        out["speedup"] = (statistics.median(r.train_time_s for r in torch_.values())
-                          / statistics.median(r.train_time_s for r in scratch.values()))
+        out.update(speedup(scratch, torch_))
         out["accuracy_gap"] = out[f"scratch/{key}_mean"] - out[f"torch/{key}_mean"]
         both = sorted(scratch.keys() & torch_.keys())
         if both:
@@ -181,9 +180,28 @@ def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) 
     return out
 
 
+def speedup(scratch: dict[int, RunResult], torch_: dict[int, RunResult]) -> dict[str, float]:
+    """torch's steady-state epoch time over scratch's (above 1, scratch is faster): the ratio of
+    the medians over every steady epoch of every seed, and its spread as the lowest and highest
+    ratio of one seed's median epochs. The first epoch of each run is the warm-up and is left out,
+    as `harness perf` leaves out its warm-up: the two tools time the same thing."""
+    s_all = [t for r in scratch.values() for t in r.steady_epoch_times]
+    t_all = [t for r in torch_.values() for t in r.steady_epoch_times]
+    per_seed = [torch_[k].steady_epoch_s / scratch[k].steady_epoch_s for k in sorted(scratch.keys() & torch_.keys())]
+    out = {"speedup": statistics.median(t_all) / statistics.median(s_all)}
+    if per_seed:
+        out["speedup_min"], out["speedup_max"] = min(per_seed), max(per_seed)
+    for name, times, runs in (("scratch", s_all, scratch), ("torch", t_all, torch_)):
+        n = next(iter(runs.values())).samples_per_epoch
+        out[f"{name}/steady_samples_per_s_median"] = n / statistics.median(times)
+        out[f"{name}/steady_samples_per_s_min"] = n / max(times)
+        out[f"{name}/steady_samples_per_s_max"] = n / min(times)
+    return out
+
+
 def _figure(r: RunResult, name: str) -> float | None:
     if name in r.resources:
         return r.resources[name]
-    if name == "median_epoch_s":
-        return r.median_epoch_s
+    if name in ("median_epoch_s", "steady_epoch_s"):
+        return getattr(r, name)
     return getattr(r, name, None)

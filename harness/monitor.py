@@ -6,6 +6,15 @@ the window's edges, so that even a window shorter than one interval is measured 
 CPU seconds and mean CPU % are exact whatever happens between. The CPU time the sampling
 itself costs is reported as `monitor_overhead_s`.
 
+CPU % is a ratio of `cpu_times` deltas to wall time. The kernel counts CPU time in clock
+ticks (10 ms), so a rate over one 50 ms interval can be off by 20 percentage points per
+tick and, summed over threads, read 700% on two cores. The peak rate is therefore taken
+over windows of at least `PEAK_WINDOW_S` (a tick is then 2% of a core), and every rate is
+bounded by 100 x the cores this process may use. `rss_baseline_mb` is the resident memory
+when the window opens (imports and data already loaded); `rss_peak_mb` the largest seen
+inside the window, so that the training's own memory is `rss_peak_mb - rss_baseline_mb`.
+Nothing carries over from one window to the next.
+
 The sampler needs the GIL: while the measured code runs pure Python without releasing it
 (a tiny network's per-step overhead), samples come further apart than `interval`, which
 `monitor_samples` shows. NumPy and torch release the GIL in their kernels.
@@ -13,24 +22,15 @@ The sampler needs the GIL: while the measured code runs pure Python without rele
 
 from __future__ import annotations
 
-import itertools
-import sys
 import threading
 import time
 
 import psutil
 
+from harness.machine import usable_cores
+
 MB = 1024 * 1024
-
-
-def _high_water_mark_mb() -> float:
-    """The kernel's peak RSS of this process over its whole life (data loading included)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return float("nan")
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb * 1024 / MB if sys.platform != "darwin" else kb / MB  # macOS reports bytes
+PEAK_WINDOW_S = 0.5
 
 
 class Monitor:
@@ -93,18 +93,19 @@ class Monitor:
         s = self._samples
         wall = s[-1][0] - s[0][0]
         user, system = s[-1][1] - s[0][1], s[-1][2] - s[0][2]
-        rates = [100 * ((b[1] + b[2]) - (a[1] + a[2])) / (b[0] - a[0]) for a, b in itertools.pairwise(s) if b[0] > a[0]]
+        bound = 100.0 * usable_cores()
+        mean = min(bound, 100 * (user + system) / wall) if wall > 0 else 0.0
         rss = [x[3] for x in s]
         return {
             "wall_s": wall,
             "cpu_user_s": user,
             "cpu_system_s": system,
-            "cpu_percent_mean": 100 * (user + system) / wall if wall > 0 else 0.0,
-            "cpu_percent_max": max(rates, default=0.0),
+            "cpu_percent_mean": mean,
+            "cpu_percent_max": min(bound, max(_peak_rates(s), default=mean)),
+            "rss_baseline_mb": rss[0] / MB,
             "rss_peak_mb": max(rss) / MB,
             "rss_mean_mb": sum(rss) / len(rss) / MB,
-            "rss_start_mb": rss[0] / MB,
-            "rss_hwm_mb": _high_water_mark_mb(),
+            "rss_train_mb": (max(rss) - rss[0]) / MB,
             "threads_max": max(x[4] for x in s),
             "monitor_samples": len(s),
             "monitor_overhead_s": self._overhead,
@@ -116,3 +117,17 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.result = self.stop()
+
+
+def _peak_rates(samples: list[tuple[float, float, float, int, int]]) -> list[float]:
+    """CPU % over each window from a sample to the first one at least PEAK_WINDOW_S later."""
+    rates, j = [], 0
+    for i, a in enumerate(samples):
+        j = max(j, i + 1)
+        while j < len(samples) and samples[j][0] - a[0] < PEAK_WINDOW_S:
+            j += 1
+        if j == len(samples):
+            break
+        b = samples[j]
+        rates.append(100 * ((b[1] + b[2]) - (a[1] + a[2])) / (b[0] - a[0]))
+    return rates

@@ -1,132 +1,193 @@
-"""results/perf.md, written from a `harness perf` run read back from the tracking store."""
+"""results/perf.md and the README's headline, written from a `harness perf` run read back from the store.
+
+Every figure is shown as median (min–max) over the repeats; a ratio's spread pairs one row's
+worst repeat with the other's best, so it is the widest the repeats allow.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.perf import BATCHES, BREAKDOWN_BATCHES
+from harness import machine
+from harness.perf import INFER_BATCHES, PLAN, TRAIN_BATCHES, ratio
 
-RUNTIMES = ("scratch", "torch", "onnxruntime_scratch", "onnxruntime_torch")
+TRAIN_ROWS = [r for r, tasks in PLAN.items() if "train" in tasks]
+XOR_ROWS = [r for r, tasks in PLAN.items() if "xor" in tasks]
+INFER_ROWS = [r for r, tasks in PLAN.items() if "infer" in tasks]
+LABELS = {"scratch": "scratch (this project, NumPy)", "torch": "torch (the harness's twin)",
+          "torch_plain": "PyTorch, plain loop", "torch_compile": "PyTorch, torch.compile",
+          "sklearn": "scikit-learn MLPClassifier", "onnxruntime_scratch": "onnxruntime, scratch's file",
+          "onnxruntime_torch": "onnxruntime, torch's file"}
+README_BEGIN, README_END = "<!-- perf-headline:begin -->", "<!-- perf-headline:end -->"
 
 
-def targets(m: Mapping[str, float]) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for each performance target of the project."""
-    out = []
-    r64 = m["train_sps.scratch.b64"] / m["train_sps.torch.b64"]
-    out.append(("scratch training at batch 64 >= 1.8x torch", f"{r64:.2f}x", r64 >= 1.8))
-    share = _achieved(m, "scratch", 256) / m["gflops_layers.b256"]
-    out.append(("scratch training at batch 256 >= 75% of the matmul peak for its layer shapes",
-                f"{share:.0%} ({_achieved(m, 'scratch', 256):.0f} of {m['gflops_layers.b256']:.0f} GFLOP/s; "
-                f"{_achieved(m, 'scratch', 256) / m['gflops_square']:.0%} of the 2048² square's "
-                f"{m['gflops_square']:.0f})", share >= 0.75))
-    for b in (256, 1024):
-        r = m[f"infer_sps.scratch.b{b}"] / m[f"infer_sps.onnxruntime_scratch.b{b}"]
-        out.append((f"scratch inference at batch {b} >= onnxruntime on the same model", f"{r:.2f}x", r >= 1.0))
-    rx = m["xor_steps_per_s.scratch"] / m["xor_steps_per_s.torch"]
-    out.append(("XOR steps/s: scratch >= 5x torch", f"{rx:.1f}x", rx >= 5))
-    out.append(("scratch peak RSS below torch's", f"{m['rss_peak_mb.scratch']:.0f} MB vs "
-                f"{m['rss_peak_mb.torch']:.0f} MB", m["rss_peak_mb.scratch"] < m["rss_peak_mb.torch"]))
+def fig(m: Mapping[str, float], key: str, fmt: str = "{:,.0f}") -> str:
+    """A figure as 'median (min–max)', or '—' where it was not measured."""
+    if key not in m or m[key] is None or math.isnan(m[key]):
+        return "—"
+    if f"{key}.min" not in m:
+        return fmt.format(m[key])
+    return f"{fmt.format(m[key])} ({fmt.format(m[key + '.min'])}–{fmt.format(m[key + '.max'])})"
+
+
+def fig_ratio(m: Mapping[str, float], a: str, b: str) -> str:
+    mid, lo, hi = ratio(m, a, b)
+    return "—" if math.isnan(mid) else f"{mid:.2f}x ({lo:.2f}–{hi:.2f})"
+
+
+def achieved_gflops(m: Mapping[str, float], b: int, suffix: str = "") -> float:
+    return m.get(f"train_sps.scratch.b{b}{suffix}", math.nan) * m["train_flops_per_sample"] / 1e9
+
+
+def targets(m: Mapping[str, float]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each performance target; met is None where a row is missing."""
+    out: list[tuple[str, str, bool | None]] = []
+
+    def vs(a: str, b: str, need: float, what: str) -> None:
+        mid = ratio(m, a, b)[0]
+        out.append((what, fig_ratio(m, a, b), None if math.isnan(mid) else mid >= need))
+
+    vs("train_sps.scratch.b64", "train_sps.torch_plain.b64", 2.0, "training, batch 64: scratch >= 2.0x plain PyTorch")
+    vs("train_sps.scratch.b256", "train_sps.torch_plain.b256", 1.5,
+       "training, batch 256: scratch >= 1.5x plain PyTorch")
+    vs("xor_steps_per_s.scratch", "xor_steps_per_s.torch_plain", 5.0, "XOR step: scratch >= 5x plain PyTorch")
+    vs("train_sps.scratch.b64", "train_sps.sklearn.b64", 2.5, "training, batch 64: scratch >= 2.5x scikit-learn")
+    acc_s, acc_k = m.get("test_accuracy.scratch.b64"), m.get("test_accuracy.sklearn.b64")
+    if acc_s is not None and acc_k is not None:
+        out.append(("... at the same accuracy (within 0.5 points after one epoch)",
+                    f"{acc_s:.2%} vs {acc_k:.2%}", abs(acc_s - acc_k) <= 0.005))
+    share = achieved_gflops(m, 256) / m.get("gflops.numpy", math.nan)
+    out.append(("training, batch 256: scratch's matmul FLOP rate >= 60% of NumPy's GEMM peak",
+                f"{share:.0%} ({achieved_gflops(m, 256):.0f} of {m.get('gflops.numpy', math.nan):.0f} GFLOP/s)",
+                None if math.isnan(share) else share >= 0.6))
+    for b in INFER_BATCHES:
+        vs(f"infer_sps.scratch.b{b}", f"infer_sps.onnxruntime_scratch.b{b}", 1.0,
+           f"inference, batch {b}: scratch >= onnxruntime on the same model")
     return out
 
 
-def _matmul_us(m: Mapping[str, float], b: int) -> float:
-    return m["train_flops_per_sample"] * b / (m[f"gflops_layers.b{b}"] * 1e9) * 1e6
+def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date: str) -> list[str]:
+    """The lines the README quotes (between its perf-headline markers)."""
+    return [
+        f"From `harness perf` run `{run_id[:8]}` on {date}: {tags.get('machine.cpu', '?')}, "
+        f"{tags.get('machine.cores_usable', '?')} cores, NumPy on {tags.get('blas.numpy.library', '?')} "
+        f"({tags.get('blas.numpy.kernel', '?')} kernel), kernel overrides: {tags.get('env.kernel_overrides', '?')}. "
+        "Median (min–max) of fresh-process repeats; MNIST 784-128-64-10, float32, one whole epoch after a warm-up.",
+        "",
+        f"- training, batch 64: scratch {fig(m, 'train_sps.scratch.b64')} samples/s; "
+        f"**{fig_ratio(m, 'train_sps.scratch.b64', 'train_sps.torch_plain.b64')}** a plain PyTorch loop, "
+        f"{fig_ratio(m, 'train_sps.scratch.b64', 'train_sps.torch.b64')} the harness's torch twin, "
+        f"{fig_ratio(m, 'train_sps.scratch.b64', 'train_sps.sklearn.b64')} scikit-learn's MLPClassifier;",
+        f"- training, batch 256: **{fig_ratio(m, 'train_sps.scratch.b256', 'train_sps.torch_plain.b256')}** "
+        "a plain PyTorch loop;",
+        f"- XOR, per step: **{fig_ratio(m, 'xor_steps_per_s.scratch', 'xor_steps_per_s.torch_plain')}** "
+        "a plain PyTorch loop;",
+        "- inference, batch 1024: scratch "
+        f"{fig_ratio(m, 'infer_sps.scratch.b1024', 'infer_sps.onnxruntime_scratch.b1024')} onnxruntime on the same "
+        "model.",
+    ]
 
 
-def _why_not(m: Mapping[str, float]) -> list[str]:
-    """For each missed target, what stands in the way, in the measured figures."""
-    met = {t: ok for t, _, ok in targets(m)}
-    out = []
-    if not met["scratch training at batch 256 >= 75% of the matmul peak for its layer shapes"]:
-        step = 256 / m["train_sps.scratch.b256"] * 1e6
-        mm = _matmul_us(m, 256)
-        out.append(f"**Why training at batch 256 stays below 75% of the layer-shape peak**: of a {step:.0f} µs step, "
-                   f"the matmuls need {mm:.0f} µs at the measured rate; the other {step - mm:.0f} µs are element-wise "
-                   "NumPy passes (bias add, ReLU and its mask, the softmax/cross-entropy head, the bias-gradient sums, "
-                   "the optimizer's four passes over every parameter) and the batch gather, each a separate "
-                   "single-threaded pass over memory that NumPy cannot fuse, plus cache misses that a step on one "
-                   "cached batch does not show. `np.maximum` (ReLU) runs at a quarter of the speed of an add "
-                   "on this build (no AVX-512), and it is kept because it is the only one-pass form that maps "
-                   "-inf to 0 and NaN to NaN exactly as torch does.")
-    if not (met["scratch inference at batch 256 >= onnxruntime on the same model"]
-            and met["scratch inference at batch 1024 >= onnxruntime on the same model"]):
-        out.append("**Why onnxruntime infers faster**: it adds the bias and applies ReLU inside its GEMM kernel "
-                   "(MLAS) and runs every operator on all threads; the scratch engine's forward pass is one BLAS "
-                   "call per layer followed by single-threaded NumPy passes for the bias, the activation and the "
-                   "softmax. The first layer's matmul alone is most of the time for both, so the gap is those passes.")
-    return out
-
-
-def _achieved(m: Mapping[str, float], engine: str, b: int) -> float:
-    return m[f"train_sps.{engine}.b{b}"] * m["train_flops_per_sample"] / 1e9
-
-
-def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str]) -> str:
+def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str],
+             date: str = "") -> str:
+    train_batches = [int(b) for b in params.get("train_batches", ",".join(map(str, TRAIN_BATCHES))).split(",")]
+    infer_batches = [int(b) for b in params.get("infer_batches", ",".join(map(str, INFER_BATCHES))).split(",")]
     lines = ["# nn-harness performance report", "",
-             f"`harness perf` run `{run_id}`: MNIST network of `{params.get('experiment')}`, float32, "
-             f"{params.get('threads')} threads for every engine and BLAS ({params.get('blas')}), median of "
-             f"{params.get('repeats')} repeats after a warm-up, engines interleaved. Machine: "
-             f"{tags.get('machine.cpu', '?')}, {tags.get('machine.cores', '?')} cores; NumPy "
-             f"{tags.get('version.numpy', '?')}, PyTorch {tags.get('version.torch', '?')}, onnxruntime "
-             f"{tags.get('version.onnxruntime', '?')}. Each runtime runs in a process of its own. Written from the "
-             "tracking store; nothing typed by hand. On a shared 2-core virtual machine, figures move by 10-20% "
-             "from one run to the next; ratios taken within one run move less.", "",
-             "## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets(m)]
-    lines += ["", "## The machine", "",
-              f"float32 matmul, 2048 x 2048 x 2048: **{m['gflops_square']:.0f} GFLOP/s** (the practical peak).",
-              "The matmuls of one training step of this network alone (forward, weight gradients, input "
-              "gradients), at each batch size, timed interleaved with the training repeats below:", "",
-              "| batch | " + " | ".join(map(str, BATCHES)) + " |", "|---" * (len(BATCHES) + 1) + "|",
-              "| GFLOP/s | " + " | ".join(f"{m[f'gflops_layers.b{b}']:.0f}" for b in BATCHES) + " |",
-              "", "## Training throughput (samples/s)", "",
-              f"{m['train_flops_per_sample'] / 1e3:.0f} kFLOP of matmul per training sample.", "",
-              "| batch | scratch | torch | scratch / torch | scratch GFLOP/s | share of layer-shape peak | "
-              "share of square peak |", "|---|---|---|---|---|---|---|"]
-    for b in BATCHES:
-        s, t = m[f"train_sps.scratch.b{b}"], m[f"train_sps.torch.b{b}"]
-        g = _achieved(m, "scratch", b)
-        lines.append(f"| {b} | {s:,.0f} | {t:,.0f} | {s / t:.2f}x | {g:.0f} | {g / m[f'gflops_layers.b{b}']:.0%} | "
-                     f"{g / m['gflops_square']:.0%} |")
-    lines += ["", "## Inference throughput (samples/s)", "",
-              "| batch | scratch | torch | onnxruntime (scratch's file) | onnxruntime (torch's file) | "
-              "scratch / onnxruntime | scratch / torch |", "|---|---|---|---|---|---|---|"]
-    for b in BATCHES:
-        v = {r: m[f"infer_sps.{r}.b{b}"] for r in RUNTIMES}
-        lines.append(f"| {b} | " + " | ".join(f"{v[r]:,.0f}" for r in RUNTIMES)
-                     + f" | {v['scratch'] / v['onnxruntime_scratch']:.2f}x | {v['scratch'] / v['torch']:.2f}x |")
-    xs, xt = m["xor_steps_per_s.scratch"], m["xor_steps_per_s.torch"]
-    lines += ["", "## Per-step overhead: XOR, batch 4", "",
-              f"scratch {xs:,.0f} steps/s, torch {xt:,.0f} steps/s: **{xs / xt:.1f}x** "
-              f"({1e6 / xs:.0f} µs against {1e6 / xt:.0f} µs per step).", "",
-              "## Where a scratch training step goes (MNIST network)", "",
-              "Each part timed alone, on one batch held in cache; the last row is a step inside a real epoch "
-              "(random batches, caches shared), from the training table.", "",
-              "| part | " + " | ".join(f"batch {b} (µs)" for b in BREAKDOWN_BATCHES) + " |",
-              "|---" * (len(BREAKDOWN_BATCHES) + 1) + "|"]
-    names = [k.removeprefix("step_us.").rsplit(".", 1)[0] for k in m if k.startswith("step_us.")]
-    for part in dict.fromkeys(names):
-        lines.append(f"| {part.replace('_', ' ')} | "
-                     + " | ".join(f"{m[f'step_us.{part}.b{b}']:.0f}" for b in BREAKDOWN_BATCHES) + " |")
-    lines.append("| matmuls alone, at the layer-shape rate | "
-                 + " | ".join(f"{_matmul_us(m, b):.0f}" for b in BREAKDOWN_BATCHES) + " |")
-    lines.append("| a step in a real epoch | "
-                 + " | ".join(f"{b / m[f'train_sps.scratch.b{b}'] * 1e6:.0f}" for b in BREAKDOWN_BATCHES) + " |")
-    lines += ["", *_why_not(m)]
-    lines += ["", "## Memory", "",
-              f"Peak RSS during one training epoch, each engine in a fresh process: scratch "
-              f"{m['rss_peak_mb.scratch']:.0f} MB, torch {m['rss_peak_mb.torch']:.0f} MB "
-              f"(kernel high-water marks over the whole process, data loading included: "
-              f"{m['rss_hwm_mb.scratch']:.0f} MB and {m['rss_hwm_mb.torch']:.0f} MB).", "",
-              f"`harness perf` took {m['perf_wall_s']:.0f} s.", ""]
+             f"`harness perf` run `{run_id}`{f' of {date}' if date else ''}, network of `{params.get('experiment')}` "
+             f"(float32), {params.get('threads')} threads for every runtime. Written from the tracking store; "
+             "nothing typed by hand.", "",
+             f"**Machine.** {machine.summary(tags)}", "",
+             f"**Method.** {params.get('repeats')} repeats. In each, every runtime runs in a fresh process of its "
+             "own, one after another, in an order that rotates from repeat to repeat. A training figure is one "
+             f"whole epoch ({int(m.get('train_samples', 60000)):,} samples) after a warm-up of "
+             f"{float(params.get('warmup_share', 0.1)):.0%} of an epoch, at a constant learning rate; a per-step "
+             f"figure is at least {params.get('min_window_s')} s of steps after a warm-up; an inference figure is "
+             f"whole passes over the test set for at least {params.get('min_window_s')} s. Figures are the median "
+             "(min–max) over the repeats; a ratio's range pairs one side's worst repeat with the other's best.",
+             "", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    verdict = {True: "yes", False: "**no**", None: "not measured"}
+    lines += [f"| {t} | {v} | {verdict[ok]} |" for t, v, ok in targets(m)]
+    missing = {k.removeprefix("perf.missing."): v for k, v in tags.items() if k.startswith("perf.missing.")}
+    failed = {k.removeprefix("perf.failed."): v for k, v in tags.items() if k.startswith("perf.failed.")}
+    for row, why in {**missing, **failed}.items():
+        lines.append(f"\n*{LABELS.get(row, row)}*: {why}")
+    lines += ["", "## The machine's GEMM peak", "",
+              f"float32 {machine.GEMM_N}² matmul, GFLOP/s: NumPy ({tags.get('blas.numpy.library', '?')}) "
+              f"{fig(m, 'gflops.numpy')}; PyTorch ({tags.get('blas.torch.library', '?')}) {fig(m, 'gflops.torch')}."]
+    if "gflops_native.numpy" in m:
+        lines.append(f"With the kernel overrides removed ({tags.get('env.kernel_overrides')}), in a subprocess: "
+                     f"NumPy {fig(m, 'gflops_native.numpy')}, PyTorch {fig(m, 'gflops_native.torch')}.")
+    lines += ["", "## Training, samples/s", "",
+              f"{m['train_flops_per_sample'] / 1e3:.1f} kFLOP of matmul per training sample (no gradient with "
+              "respect to the input data). Accuracy on the test set after the warm-up and the timed epoch.", "",
+              "| runtime | " + " | ".join(f"batch {b} | scratch / it | accuracy" for b in train_batches) + " |",
+              "|---" * (1 + 3 * len(train_batches)) + "|"]
+    for row in TRAIN_ROWS:
+        cells = []
+        for b in train_batches:
+            acc = m.get(f"test_accuracy.{row}.b{b}")
+            cells += [fig(m, f"train_sps.{row}.b{b}"),
+                      "—" if row == "scratch" else fig_ratio(m, f"train_sps.scratch.b{b}", f"train_sps.{row}.b{b}"),
+                      "—" if acc is None else f"{acc:.2%}"]
+        lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
+    lines += ["", "scratch's matmul FLOP rate: " + "; ".join(
+        f"batch {b} {achieved_gflops(m, b):.0f} GFLOP/s ({achieved_gflops(m, b) / m.get('gflops.numpy', math.nan):.0%}"
+        " of NumPy's peak)" for b in train_batches) + "."]
+    lines += ["", "## Per-step overhead: XOR (2-4-1, batch 4, float64, 1 thread), steps/s", "",
+              "| runtime | steps/s | µs per step | scratch / it |", "|---|---|---|---|"]
+    for row in XOR_ROWS:
+        k = f"xor_steps_per_s.{row}"
+        us = f"{1e6 / m[k]:.0f}" if k in m else "—"
+        lines.append(f"| {LABELS[row]} | {fig(m, k)} | {us} | "
+                     + ("—" if row == "scratch" else fig_ratio(m, "xor_steps_per_s.scratch", k)) + " |")
+    lines += ["", "## Inference, samples/s", "",
+              "| runtime | " + " | ".join(f"batch {b} | scratch / it" for b in infer_batches) + " |",
+              "|---" * (1 + 2 * len(infer_batches)) + "|"]
+    for row in INFER_ROWS:
+        cells = []
+        for b in infer_batches:
+            k = f"infer_sps.{row}.b{b}"
+            cells += [fig(m, k), "—" if row == "scratch" else fig_ratio(m, f"infer_sps.scratch.b{b}", k)]
+        lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
+    prof = sorted(((v, k.split(".", 2)[2]) for k, v in m.items() if k.startswith("profile.b64.")), reverse=True)
+    if prof:
+        lines += ["", "## Where a scratch epoch goes (batch 64, cProfile)", "",
+                  "Own time of each function over one epoch, as a share of the profiled epoch; the profiler's "
+                  "per-call cost inflates the Python-level rows, so these locate the time rather than measure it.",
+                  "", "| function | share |", "|---|---|"]
+        lines += [f"| `{name}` | {share:.1%} |" for share, name in prof]
+    lines += ["", "## Memory of one training epoch (MB)", "",
+              "Each engine in a fresh process; the baseline is the process before training (interpreter, "
+              "libraries, data), the peak is the highest resident memory inside the training window.", "",
+              "| engine | baseline | peak | training's own |", "|---|---|---|---|"]
+    for e in ("scratch", "torch"):
+        if f"rss_peak_mb.{e}" in m:
+            lines.append(f"| {e} | {m[f'rss_baseline_mb.{e}']:.0f} | {m[f'rss_peak_mb.{e}']:.0f} | "
+                         f"{m[f'rss_train_mb.{e}']:.0f} |")
+    lines += ["", f"`harness perf` took {m.get('perf_wall_s', math.nan):.0f} s.", ""]
     return "\n".join(lines)
 
 
 def write(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str],
-          out_dir: str | Path = "results") -> Path:
+          out_dir: str | Path = "results", date: str = "", readme: str | Path | None = None) -> Path:
+    """results/perf.md; and, where `readme` has the perf-headline markers, the block between them."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "perf.md"
-    path.write_text(markdown(run_id, m, params, tags))
+    path.write_text(markdown(run_id, m, params, tags, date))
+    if readme is not None and Path(readme).is_file():
+        update_readme(Path(readme), headline(run_id, m, tags, date))
     return path
+
+
+def update_readme(readme: Path, lines: list[str]) -> bool:
+    """Replace the block between the markers; False (and nothing written) where they are missing."""
+    text = readme.read_text()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        return False
+    readme.write_text(pattern.sub(lambda _: "\n".join([README_BEGIN, *lines, README_END]), text))
+    return True

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import tracking
+from harness import machine, tracking
 
 # (metric key in the child runs, column title, format)
 COLUMNS = [
@@ -109,6 +109,16 @@ def _cell(row: pd.Series, key: str, fmt: str) -> str:
     return fmt.format(mean) + (f" ± {fmt.format(std)}" if std and not pd.isna(std) and std > 0 else "")
 
 
+def _machine_tags(children: pd.DataFrame) -> dict[str, str]:
+    """The machine record as the runs' own processes saw it: NumPy's BLAS from any run, torch's
+    from a torch run (the parent process never loads torch)."""
+    out: dict[str, str] = {}
+    for _, run in children.sort_values("tags.harness.engine", ascending=True).iterrows():
+        out.update({k.removeprefix("tags."): str(v) for k, v in run.items()
+                    if k.startswith("tags.") and isinstance(v, str) and k.removeprefix("tags.") not in out})
+    return out
+
+
 def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summary: pd.DataFrame,
              plots: list[str]) -> str:
     tags = parents.iloc[0]
@@ -120,8 +130,7 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
         f"Bench `{bench_id}`, {len(children)} runs from {started:%Y-%m-%d %H:%M} UTC, "
         f"{(ended - started).total_seconds():.0f} s from first run start to last run end "
         f"({parents['metrics.wall_s'].sum():.0f} s of bench wall time, processes and logging included).",
-        f"Machine: {tag('machine.cpu')}, {tag('machine.cores')} cores. Python {tag('version.python')}, "
-        f"NumPy {tag('version.numpy')}, PyTorch {tag('version.torch')}, MLflow {tag('version.mlflow')}; "
+        f"Machine: {machine.summary(_machine_tags(children))} MLflow {tag('version.mlflow')}; "
         f"project commit `{str(tag('git.commit'))[:10]}`" + (" (uncommitted changes)." if tag("git.dirty") == "true"
                                                              else "."),
         "",
@@ -161,7 +170,9 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
               "experiment's target (MLPerf's rule).",
               "- **CPU user+sys**, **CPU %** (100 = one core busy), **peak RSS**: this run's process, "
               "sampled by psutil every 50 ms over the training window.",
-              "- **speedup**: torch's median training time over scratch's; above 1, scratch is faster.",
+              "- **speedup**: torch's median steady-state epoch time over scratch's (the first epoch of each run "
+              "is the warm-up and is left out, as `harness perf` leaves out its warm-up); above 1, scratch is "
+              "faster. The spread is the lowest and highest ratio of one seed's medians.",
               "- **agreement**: share of test samples on which both engines, trained from the same seed, "
               "make the same decision.", ""]
     return "\n".join(lines)
@@ -184,7 +195,10 @@ def _comparison_lines(parent: pd.Series, runs: pd.DataFrame, metric: str) -> lis
     if speedup is not None and not pd.isna(speedup):
         faster = "scratch" if speedup >= 1 else "torch"
         ratio = speedup if speedup >= 1 else 1 / speedup
-        out.append(f"- **speedup**: {speedup:.2f} — {faster} trains {ratio:.2f}x faster (median training time).")
+        lo, hi = get("speedup_min"), get("speedup_max")
+        spread = f" ({lo:.2f}–{hi:.2f} over seeds)" if lo is not None and not pd.isna(lo) else ""
+        out.append(f"- **speedup**: {speedup:.2f}{spread} — {faster} trains {ratio:.2f}x faster per steady-state "
+                   "epoch (median epoch time, the first epoch of each run left out as the warm-up).")
     gap = get("accuracy_gap")
     if gap is not None and not pd.isna(gap):
         out.append(f"- **{metric} gap** (scratch − torch, mean over seeds): {gap:+.4f}.")

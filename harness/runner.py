@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import machine
 from harness.engines import engine_class, pin_threads
 from harness.errors import HarnessError, ModelFileError
 from harness.metrics import Metric
@@ -81,17 +82,30 @@ class RunResult:
     time_to_target_s: float | None
     target_epoch: int | None
     samples_per_s: float
-    threads: dict[str, Any]
+    threads: dict[str, Any]  # thread counts as pinned
     data: dict[str, Any]
     predictions: np.ndarray
     parameters: dict[str, np.ndarray]
     resources: dict[str, float] = field(default_factory=dict)
     example_input: np.ndarray | None = None  # a few test rows, for a model signature
     onnx: OnnxCheck | None = None
+    machine: dict[str, str] = field(default_factory=dict)  # harness.machine.record() of the run's process
+    samples_per_epoch: int = 0
 
     @property
     def median_epoch_s(self) -> float:
         return statistics.median(e.epoch_time_s for e in self.epochs)
+
+    @property
+    def steady_epoch_times(self) -> list[float]:
+        """Training clocks of the epochs after the first: the first is the warm-up (first-touch page
+        faults, thread start-up, lazy initialisation) and is left out of every speed figure."""
+        times = [e.epoch_time_s for e in self.epochs]
+        return times[1:] if len(times) > 1 else times
+
+    @property
+    def steady_epoch_s(self) -> float:
+        return statistics.median(self.steady_epoch_times)
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -108,7 +122,10 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     inputs = prepare(spec, seed)
     n_threads = threads_for(spec, threads)
     thread_info = pin_threads(n_threads, (engine,))
-    model = engine_class(engine)(spec.network, spec.training, inputs.initial)
+    cls = engine_class(engine)
+    model = cls(spec.network, spec.training, inputs.initial)
+    record = {**machine.record(), **{(f"build.{k}" if "." in k else f"version.{k}"): v
+                                    for k, v in cls.versions().items()}}
     metric = get_metric(spec.evaluation.metric)
     if monitor is not None:
         monitor.start()
@@ -132,7 +149,7 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
         train_time_s=clock.train_s, eval_time_s=clock.eval_s, time_to_target_s=clock.to_target_s,
         target_epoch=clock.target_epoch,
         samples_per_s=len(inputs.x_train) * len(records) / clock.train_s if clock.train_s > 0 else float("inf"),
-        threads={**thread_info, **engine_class(engine).versions()},
+        threads=thread_info, machine=record, samples_per_epoch=len(inputs.x_train),
         data={"name": d.name, "digest": d.digest, "source": d.source,
               "shapes": {k: list(v) for k, v in d.shapes().items()}},
         predictions=predictions, parameters=model.parameters(), resources=resources,

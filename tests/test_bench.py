@@ -79,8 +79,13 @@ def test_params_tags_epochs_dataset_and_model_are_recorded(store):
     run = children(store, "xor").iloc[0]
     assert run["params.engine"] in ("scratch", "torch") and run["params.training.epochs"] == "60"
     assert run["params.network.hidden"] == '[{"units":4,"activation":{"name":"tanh"}}]'
-    for tag in ("version.python", "version.numpy", "version.torch", "version.mlflow", "machine.cpu", "git.commit"):
+    for tag in ("version.python", "version.numpy", "version.torch", "version.mlflow", "machine.cpu", "git.commit",
+                "machine.cores_physical", "machine.cores_usable", "blas.numpy.library", "blas.numpy.kernel",
+                "blas.numpy.threads", "env.kernel_overrides"):
         assert run[f"tags.{tag}"], tag
+    torch_run = children(store, "xor").query("`params.engine` == 'torch'").iloc[0]
+    assert torch_run["tags.blas.torch.library"] and torch_run["tags.blas.torch.kernel"]
+    assert torch_run["tags.threads.torch_threads"] == "1" and "tags.threads.torch" not in torch_run  # versions apart
     history = client.get_metric_history(run["run_id"], "train_loss")
     assert sorted(m.step for m in history) == list(range(1, 61))
     inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
@@ -127,6 +132,9 @@ def test_the_parent_logs_the_comparison(store):
                 "torch/test_accuracy_std", "scratch/train_time_s_mean", "torch/rss_peak_mb_mean"):
         assert not math.isnan(parent[f"metrics.{key}"]), key
     assert parent["metrics.speedup"] > 0 and parent["metrics.agreement_mean"] == 1.0
+    assert 0 < parent["metrics.speedup_min"] <= parent["metrics.speedup_max"]
+    assert not any(c.startswith("metrics.system/") and children(store, "xor")[c].notna().any()
+                   for c in children(store, "xor").columns)  # machine-wide figures are not the run's
     assert parent["metrics.onnx_agreement_count_min"] == 4 and parent["metrics.agreement_n"] == 4
     assert parent["metrics.runs_failed"] == 0
 

@@ -124,8 +124,8 @@ def test_the_same_seed_gives_bitwise_identical_scratch_runs():
 def test_torch_determinism_settings_are_recorded():
     s = spec.load(ROOT / "experiments" / "xor.toml", ["training.epochs=2"])
     r = run(s, "torch", 0)
-    assert r.threads["torch.deterministic_algorithms"] in ("true", "false")
-    assert int(r.threads["torch.interop_threads"]) >= 1
+    assert r.machine["build.torch.deterministic_algorithms"] in ("true", "false")
+    assert int(r.machine["build.torch.interop_threads"]) >= 1
 
 
 def test_no_load_path_unpickles(tmp_path):

@@ -25,6 +25,7 @@ import numpy as np
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
+from harness import machine
 from harness.spec import ExperimentSpec
 from harness.tracking.store import (
     BENCH_TAG,
@@ -34,7 +35,6 @@ from harness.tracking.store import (
     PID_TAG,
     REASON_TAG,
     RESOURCE_KEYS,
-    SYSTEM_METRICS_INTERVAL_S,
     VARIANT_TAG,
     resolve_uri,
     retrying,
@@ -44,23 +44,9 @@ from harness.tracking.store import (
 
 @functools.cache
 def environment_tags() -> dict[str, str]:
-    """Versions, machine and project commit, as run tags."""
-    tags = {"version.python": platform.python_version(), "version.mlflow": mlflow.__version__,
-            "machine.cpu": _cpu_model(), "machine.cores": str(os.cpu_count()),
-            "machine.platform": platform.platform()}
-    for package in ("numpy", "torch", "onnx", "onnxruntime"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            tags[f"version.{package}"] = importlib.metadata.version(package)
-    tags.update(_git())
-    return tags
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    """The machine record of this process (`harness.machine.record`), MLflow's version and the
+    project commit, as run tags. A run's own process adds its engine's BLAS (`RunResult.machine`)."""
+    return {**machine.record(), "version.mlflow": mlflow.__version__, **_git()}
 
 
 def _git() -> dict[str, str]:
@@ -125,15 +111,18 @@ class Tracker:
     def child(self, spec: ExperimentSpec, engine: str, seed: int, threads: int,
               run_id: str | None = None) -> Iterator[str]:
         """A child run of the active parent (or the run `run_id` that a driver created for this
-        process with `create_child`), with MLflow's system metrics sampled every second."""
-        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+        process with `create_child`).
+
+        MLflow's system metrics are not logged: they sample the whole machine once a second from
+        this (the parent) process, so they mix in whatever else runs and miss the training window
+        of a run shorter than a second. The run's own process is measured instead (`monitor`)."""
         if run_id is not None:
-            with self._run(run_id=run_id, log_system_metrics=True) as rid:
+            with self._run(run_id=run_id) as rid:
                 retrying(mlflow.set_tags, process_tags())
                 yield rid
             return
         tags = self._child_tags(engine, seed)
-        with self._run(run_name=f"{engine} seed {seed}", nested=True, tags=tags, log_system_metrics=True) as rid:
+        with self._run(run_name=f"{engine} seed {seed}", nested=True, tags=tags) as rid:
             retrying(mlflow.log_params, run_params(spec, engine, seed, threads))
             yield rid
 
@@ -186,6 +175,7 @@ class Tracker:
         """Everything a finished child run records (called after its process has ended)."""
         self.log_epochs(run_id, result)
         final = {**result.final, "train_time_s": result.train_time_s, "median_epoch_s": result.median_epoch_s,
+                 "steady_epoch_s": result.steady_epoch_s,
                  "eval_time_s": result.eval_time_s, "samples_per_s": result.samples_per_s,
                  "epochs_run": len(result.epochs)}
         if result.time_to_target_s is not None:
@@ -195,7 +185,8 @@ class Tracker:
         # at the last epoch's step: test_<metric> is also a per-epoch series, and this is its last point
         retrying(mlflow.log_metrics, final, step=len(result.epochs))
         retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
-                                   **{f"threads.{k}": str(v) for k, v in result.threads.items()}})
+                                   **{f"threads.{k}": str(v) for k, v in result.threads.items()},
+                                   **result.machine})
         if result.onnx is not None:
             check = result.onnx
             retrying(mlflow.log_metrics, {"export_time_s": check.export_time_s}, step=len(result.epochs))
@@ -277,11 +268,14 @@ def curves_figure(result: Any):
 # ---------------------------------------------------------------------------- reading
 
 
-def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | None = None) -> str:
-    """One run in the experiment "perf" holding every figure of a `harness perf`; its run id."""
+def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | None = None,
+             tags: dict[str, str] | None = None) -> str:
+    """One run in the experiment "perf" holding every figure of a `harness perf`; its run id.
+    `tags` (the measuring processes' machine record) take precedence over this process's."""
     tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
     mlflow.set_experiment(experiment_id=tracker._experiment_id("perf"))
-    with tracker._run(run_name=tracker.bench_id, tags={KIND_TAG: "perf", **environment_tags()}) as run_id:
+    all_tags = {KIND_TAG: "perf", **environment_tags(), **(tags or {})}
+    with tracker._run(run_name=tracker.bench_id, tags=all_tags) as run_id:
         retrying(mlflow.log_params, settings)
         items = list(metrics.items())
         for i in range(0, len(items), 500):

@@ -25,9 +25,8 @@ HOST_TAG = "harness.host"
 SQLITE_TIMEOUT_S = 60
 LOCK_RETRIES = 5
 EPOCH_TAG = "harness.failure_epoch"
-SYSTEM_METRICS_INTERVAL_S = 1.0
-RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_peak_mb",
-                 "rss_mean_mb", "rss_hwm_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
+RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_baseline_mb",
+                 "rss_peak_mb", "rss_train_mb", "rss_mean_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
 
 
 

@@ -1,0 +1,68 @@
+"""PyTorch as a PyTorch user writes it: the peer rows of `harness perf`.
+
+`PlainTorch` is the training loop of PyTorch's own examples: an `nn.Sequential`, the batches
+sliced into tensors before the loop (as a DataLoader hands them over), and per batch
+`zero_grad`, forward, loss, `backward`, `step`, nothing else. It starts from the harness's
+initial parameters and takes the harness's batch order, so its figures differ from the
+harness's torch engine only by how the loop is written. With `compile=True` the model goes
+through `torch.compile` (the default inductor backend, which on CPU compiles C++ with the
+machine's compiler); the first steps pay for the compilation and belong to the warm-up.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.reference.engine import DTYPES, LOSSES, make_optimizer
+from harness.reference.modules import activation_module
+from harness.spec import NetworkSpec, TrainingSpec
+
+
+class PlainTorch:
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray],
+                 compile: bool = False) -> None:
+        dtype = DTYPES[training.dtype]
+        loss_cls, fused_with = LOSSES[training.loss]
+        layers: list[nn.Module] = []
+        acts = list(network.activations)
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(network.sizes)):
+            linear = nn.Linear(n_in, n_out, dtype=dtype)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.weight"])))
+                linear.bias.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.bias"])))
+            layers.append(linear)
+            last = i == len(acts) - 1
+            if not (last and fused_with == acts[i].name) and acts[i].name != "identity":
+                layers.append(activation_module(acts[i]))  # the loss takes logits where it fuses
+        self.model = nn.Sequential(*layers)
+        self.step_model = torch.compile(self.model) if compile else self.model
+        self.loss_fn = loss_cls()
+        self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
+                                        training.optimizer.kwargs())
+        self.output = activation_module(acts[-1]) if fused_with == acts[-1].name else nn.Identity()
+
+    @staticmethod
+    def slice_batches(x: np.ndarray, y: np.ndarray, plan: Sequence[np.ndarray]) -> list[tuple[torch.Tensor, ...]]:
+        """The batches as tensors, made before the timed loop."""
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        return [(xt[torch.from_numpy(idx)], yt[torch.from_numpy(idx)]) for idx in plan]
+
+    def train(self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        model, opt, loss_fn = self.step_model, self.optimizer, self.loss_fn
+        model.train()
+        for xb, yb in batches:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        return self.output(self.model(torch.from_numpy(x))).numpy()
+
