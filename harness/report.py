@@ -70,12 +70,45 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
             files.append(curves_plot(runs, name, out))
     files.append(bars_plot(summary, out))
     md = markdown(bench_id, parents, children, summary, [f.name for f in files if f.suffix == ".png"])
+    md += "\n".join(perf_agreement(parents, children, tracking.latest_perf(uri)))
     (out / "report.md").write_text(md)
     files.insert(0, out / "report.md")
     if attach:
         tracking.attach_report(parents["run_id"].tolist(), files, uri)
     log(f"report of bench {bench_id} written to {out}/: {', '.join(f.name for f in files)}")
     return Report(bench_id, files, summary)
+
+
+def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | None) -> list[str]:
+    """Whether this bench's speedup and the newest `harness perf` run's scratch / torch ratio at the
+    same batch size agree within their spreads: the two tools time the same steady-state epochs."""
+    if perf is None:
+        return []
+    from harness.perf import ratio
+
+    run_id, m, params, _ = perf
+    lines = ["", "## Agreement with `harness perf`", "",
+             f"The newest `harness perf` run (`{run_id[:8]}`, {params.get('experiment')}) timed the same network's "
+             "steady-state epochs another way (a fresh process per repeat, one whole epoch after a warm-up). "
+             "Bench speedup (min–max over seeds) against perf's scratch / torch ratio (min–max over repeats):", ""]
+    found = False
+    for _, parent in parents.iterrows():
+        runs = children[children["tags.mlflow.parentRunId"] == parent["run_id"]]
+        if parent["params.experiment"] != params.get("experiment") or runs.empty:
+            continue
+        batch = runs["params.training.batch_size"].iloc[0]
+        key = f"train_sps.{{}}.b{batch}"
+        mid, lo, hi = ratio(m, key.format("scratch"), key.format("torch"))
+        speed, s_lo, s_hi = (parent.get(f"metrics.{k}") for k in ("speedup", "speedup_min", "speedup_max"))
+        if any(pd.isna(v) for v in (mid, speed, s_lo, s_hi)):
+            continue
+        found = True
+        overlap = s_lo <= hi and lo <= s_hi
+        lines.append(f"- {parent['group']}, batch {batch}: bench {speed:.2f}x ({s_lo:.2f}–{s_hi:.2f}), perf "
+                     f"{mid:.2f}x ({lo:.2f}–{hi:.2f}): " + ("the spreads overlap." if overlap else
+                                                           "**the spreads do not overlap**: the machine changed "
+                                                           "between the two, or one of them is wrong."))
+    return lines + [""] if found else []
 
 
 def group_name(parent: pd.Series) -> str:

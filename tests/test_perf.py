@@ -107,3 +107,20 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     assert tags["blas.numpy.library"] and tags["machine.cpu"] and settings["train_batches"] == "4"
     assert m["rss_peak_mb.scratch"] >= m["rss_baseline_mb.scratch"] > 0
     assert any("repeat 2/2" in line for line in logged)
+
+
+def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads():
+    import pandas as pd
+
+    from harness.report import perf_agreement
+
+    parents = pd.DataFrame([{"run_id": "p1", "group": "mnist", "params.experiment": "mnist", "metrics.speedup": 1.3,
+                             "metrics.speedup_min": 1.2, "metrics.speedup_max": 1.4}])
+    children = pd.DataFrame([{"tags.mlflow.parentRunId": "p1", "params.training.batch_size": "64"}])
+    m = fake_metrics(1.0)  # perf: scratch 100k (95-105k), torch 90k (85-95k): 1.11x (1.00-1.24)
+    lines = perf_agreement(parents, children, ("abcdef12", m, {"experiment": "mnist"}, {}))
+    assert any("1.30x (1.20–1.40)" in line and "1.11x (1.00–1.24)" in line and "overlap." in line for line in lines)
+    parents.loc[0, ["metrics.speedup", "metrics.speedup_min", "metrics.speedup_max"]] = [2.0, 1.9, 2.1]
+    assert any("do not overlap" in line for line in perf_agreement(parents, children, ("abcdef12", m,
+                                                                                       {"experiment": "mnist"}, {})))
+    assert perf_agreement(parents, children, None) == []

@@ -38,6 +38,17 @@ def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
 
 
+def latest_perf(uri: str | None = None) -> tuple[str, dict[str, float], dict[str, str], dict[str, str]] | None:
+    """(run id, metrics, params, tags) of the newest finished `harness perf` run, or None."""
+    connect(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, order_by=["start_time DESC"], max_results=1,
+                              filter_string=f"tags.`{KIND_TAG}` = 'perf' and attributes.status = 'FINISHED'")
+    if runs.empty:
+        return None
+    run_id = runs["run_id"].iloc[0]
+    return (run_id, *read_run(run_id, uri))
+
+
 def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """(metrics, params, tags) of one run, from the store."""
     run = MlflowClient(resolve_uri(uri)).get_run(run_id)
