@@ -29,8 +29,9 @@ KERNEL_VARIABLES = ("OPENBLAS_", "GOTO_", "MKL_", "OMP_", "KMP_", "BLIS_", "ATEN
 KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_VERBOSE_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
                     "MKL_CBWR", "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES", "DNNL_MAX_CPU_ISA",
                     "ONEDNN_MAX_CPU_ISA")
-# Set by threadpoolctl itself when imported (it lets two OpenMP runtimes coexist): not the user's choice.
-NOT_RECORDED = ("KMP_DUPLICATE_LIB_OK",)
+# Set by libraries when imported, not by the user: threadpoolctl and scikit-learn set
+# KMP_DUPLICATE_LIB_OK (two OpenMP runtimes may coexist), joblib and scikit-learn KMP_INIT_AT_FORK.
+NOT_RECORDED = ("KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK")
 GEMM_N = 2048
 
 

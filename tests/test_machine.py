@@ -10,7 +10,7 @@ from harness import machine
 def test_kernel_variables_are_found_by_name_and_prefix():
     env = {"OPENBLAS_CORETYPE": "Haswell", "OMP_NUM_THREADS": "2", "MKL_DEBUG_CPU_TYPE": "5", "HOME": "/root",
            "OPENBLAS": "x", "ATEN_CPU_CAPABILITY": "avx2",
-           "KMP_DUPLICATE_LIB_OK": "True"}
+           "KMP_DUPLICATE_LIB_OK": "True", "KMP_INIT_AT_FORK": "FALSE"}
     assert machine.kernel_environment(env) == {"ATEN_CPU_CAPABILITY": "avx2", "MKL_DEBUG_CPU_TYPE": "5",
                                                "OMP_NUM_THREADS": "2", "OPENBLAS_CORETYPE": "Haswell"}
     assert machine.forced_kernels(env) == {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5",
