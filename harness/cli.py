@@ -212,6 +212,7 @@ def _perf(args: argparse.Namespace) -> int:
 
     if args.repeats < 1:
         raise SpecError(f"--repeats {args.repeats}: must be >= 1")
+    perf.check(Path(args.experiment), Path(args.xor))  # before the store is opened: nothing is written
     tracking.quiet()
     uri = tracking.connect(args.tracking_uri)
     metrics, settings, tags = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats)

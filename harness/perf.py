@@ -291,8 +291,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     they were taken with, and the tags (machine record, and why a row is missing)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    check(spec_file, xor_file)
     spec = specs.load(spec_file)
-    specs.load(xor_file)
     n = threads_for(spec, threads)
     runtimes = tuple(runtimes or PLAN)
     tags: dict[str, str] = {}
@@ -344,6 +344,14 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     settings = {"threads": str(n), "repeats": str(repeats), "experiment": spec.name, "runtimes": ",".join(order),
                 **{k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(method).items()}}
     return metrics, settings, tags
+
+
+def check(spec_file: Path, xor_file: Path) -> None:
+    """A clear error now for a bad file or a dataset not fetched, not a traceback in a worker."""
+    from harness.bench import load_all
+
+    for f in (spec_file, xor_file):
+        load_all([f], ())
 
 
 def _unavailable(spec: specs.ExperimentSpec, runtimes: tuple[str, ...]) -> dict[str, str]:

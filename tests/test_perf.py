@@ -124,3 +124,17 @@ def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads()
     assert any("do not overlap" in line for line in perf_agreement(parents, children, ("abcdef12", m,
                                                                                        {"experiment": "mnist"}, {})))
     assert perf_agreement(parents, children, None) == []
+
+
+def test_perf_without_the_data_says_so_in_one_line_before_measuring(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "HARNESS_DATA_DIR": str(tmp_path / "empty")}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "perf", "--experiment",
+                           str(ROOT / "experiments" / "mnist.toml"), "--xor", str(ROOT / "experiments" / "xor.toml"),
+                           "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "harness data fetch mnist" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
