@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import HarnessError, SpecError
+from harness.errors import HarnessError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,8 +210,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _perf(args: argparse.Namespace) -> int:
     from harness import perf, perf_report, tracking
 
-    if args.repeats < 1:
-        raise SpecError(f"--repeats {args.repeats}: must be >= 1")
     perf.check(Path(args.experiment), Path(args.xor))  # before the store is opened: nothing is written
     tracking.quiet()
     uri = tracking.connect(args.tracking_uri)
@@ -227,6 +225,26 @@ def _perf(args: argparse.Namespace) -> int:
     print(f"\nwritten to {path}" + (f" and {args.readme}'s headline" if args.readme else "")
           + f"; logged as run {run_id} (MLflow experiment 'perf')")
     return 0
+
+
+MAX_SEED = 2**32 - 1  # NumPy's SeedSequence takes any non-negative int; torch's manual_seed at most 2^64 - 1
+
+
+def bounded(low: int, high: int, what: str = ""):
+    """An argparse type: an integer in [low, high], else a one-line error that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: must be from {low} to {high}{what}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+THREADS = bounded(0, os.cpu_count() or 1, f" (0 = every core; this machine has {os.cpu_count() or 1})")
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -259,10 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parity", help="train both engines in lockstep and print how far apart they are")
     _add_spec_args(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="epochs to compare (default: the file's)")
-    p.add_argument("--threads", type=int, help="threads for both engines (default: the file's; 0 = every core)")
-    p.add_argument("--every", type=int, help="print every N-th epoch (default: about 20 rows)")
+    p.add_argument("--seed", type=bounded(0, MAX_SEED), default=0)
+    p.add_argument("--epochs", type=bounded(1, 1_000_000), help="epochs to compare (default: the file's)")
+    p.add_argument("--threads", type=THREADS, help="threads for both engines (default: the file's; 0 = every core)")
+    p.add_argument("--every", type=bounded(1, 1_000_000), help="print every N-th epoch (default: about 20 rows)")
     p.add_argument("--max-param-diff", type=float, help="largest |parameter difference| allowed")
     p.add_argument("--max-loss-diff", type=float, help="largest relative difference of epoch losses allowed")
     p.add_argument("--min-agreement", type=float, help="smallest share of test decisions that must agree")
@@ -271,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train one experiment on one engine")
     _add_spec_args(p)
     p.add_argument("--engine", default="scratch", choices=["scratch", "torch"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="threads (default: the file's; 0 = every core)")
+    p.add_argument("--seed", type=bounded(0, MAX_SEED), default=0)
+    p.add_argument("--threads", type=THREADS, help="threads (default: the file's; 0 = every core)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("data", help="fetch and inspect datasets")
@@ -284,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark both engines on every experiment into MLflow")
     p.add_argument("experiments", nargs="*", help="experiment files (default: every file in experiments/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override in every file")
-    p.add_argument("--threads", type=int, help="threads for both engines (default: each file's)")
+    p.add_argument("--threads", type=THREADS, help="threads for both engines (default: each file's)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: one run after another here (default); ray: each run a Ray task on a whole node")
     p.add_argument("--ray-address", help="a Ray cluster to join (default: start a local one)")
@@ -298,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_report)
 
     p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=bounded(1, 65535), default=5000)
     _add_uri_arg(p)
     p.set_defaults(func=_ui)
 
@@ -312,19 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("server", help="start a shared MLflow server on PostgreSQL (loopback by default)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for a team's network)")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=bounded(1, 65535), default=5000)
     p.add_argument("--backend-store-uri", help="an existing database, e.g. postgresql+psycopg://user:pw@db/mlflow "
                                                "(default: start PostgreSQL in --postgres-dir)")
     p.add_argument("--postgres-dir", default=".harness/postgres", help="where the local PostgreSQL keeps its data")
-    p.add_argument("--postgres-port", type=int, default=5433)
+    p.add_argument("--postgres-port", type=bounded(1, 65535), default=5433)
     p.add_argument("--artifacts", default=".harness/artifacts", help="where the server stores artifacts")
     p.set_defaults(func=_server)
 
     p = sub.add_parser("perf", help="measure both engines against each other and the machine's matmul peak")
     p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
     p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
-    p.add_argument("--threads", type=int, help="threads for every engine (default: the file's)")
-    p.add_argument("--repeats", type=int, default=5, help="repeats, each a fresh process per runtime (median, min-max)")
+    p.add_argument("--threads", type=THREADS, help="threads for every engine (default: the file's)")
+    p.add_argument("--repeats", type=bounded(1, 100), default=5,
+                   help="repeats, each a fresh process per runtime (median, min-max)")
     p.add_argument("--out", default="results", help="folder for perf.md")
     p.add_argument("--readme", help="also rewrite this README's block between its perf-headline markers")
     _add_uri_arg(p)

@@ -11,7 +11,9 @@ import copy
 import dataclasses
 import itertools
 import json
+import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ from typing import Any
 from harness.errors import SpecError, suggest, unknown_name
 
 DTYPES = ("float32", "float64")
+MAX_NAME = 64
+NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")
+MAX_VARIANTS = 1000
+MAX_FILE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -148,16 +154,25 @@ class ExperimentSpec:
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Read an experiment file and apply `key=value` overrides (values in TOML syntax)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file():  # also refuses FIFOs and devices, which would block or never end
         raise SpecError(f"experiment file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SpecError(f"{path}: {path.stat().st_size:,} bytes; an experiment file may have at most "
+                            f"{MAX_FILE_BYTES:,}")
+        with path.open("rb") as f:  # read no more than the limit, whatever the size said
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes, the limit of an experiment file")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot be read: {e}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to be an experiment file") from None
     if not raw:
         raise SpecError(f"{path}: the file is empty; an experiment needs at least [data], [network] and [training]")
     raw.setdefault("name", path.stem)
@@ -338,7 +353,9 @@ def _name(t: _Table, key: str, kind: str, registry: Mapping[str, Any], default: 
 
 def _experiment(t: _Table) -> ExperimentSpec:
     reg = _registries()
-    name = t.get("name", str, "experiment", check=bool, allowed="must not be empty")
+    name = t.get("name", str, "experiment", check=lambda v: NAME_RE.fullmatch(v) is not None,
+                 allowed=f"must be 1-{MAX_NAME} letters, digits, '.', '_' or '-', starting with a letter or digit "
+                         "(a name is a label; files are named after it)")
     description = t.get("description", str, "")
     data = _data(t.table("data"), reg)
     network = _network(t.table("network"), reg)
@@ -349,6 +366,10 @@ def _experiment(t: _Table) -> ExperimentSpec:
     t.done()
     return ExperimentSpec(name=name, description=description, data=data, network=network,
                           training=training, evaluation=evaluation, bench=bench, sweep=sweep)
+
+
+def machine_cores() -> int:
+    return os.cpu_count() or 1
 
 
 def _sweep(t: _Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -372,6 +393,10 @@ def _sweep(t: _Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]],
                 _fail(f"sweep.{key}", v, "must be a non-empty list of alternatives")
 
     walk(table, "")
+    count = math.prod(len(v) for _, v in found)
+    if count > MAX_VARIANTS:
+        _fail("sweep", f"{count} variants", f"a sweep may have at most {MAX_VARIANTS} variants (the product of "
+                                           "its lists' lengths)")
     return tuple(found)
 
 
@@ -480,7 +505,8 @@ def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
         batch_size=_positive(t, "batch_size", 32),
         shuffle=t.get("shuffle", bool, True),
         dtype=t.get("dtype", str, "float32", check=lambda v: v in DTYPES, allowed=f"allowed: {', '.join(DTYPES)}"),
-        threads=t.get("threads", int, 0, check=lambda v: v >= 0, allowed="must be >= 0 (0: every core)"),
+        threads=t.get("threads", int, 0, check=lambda v: 0 <= v <= machine_cores(),
+                      allowed=f"must be between 0 (every core) and {machine_cores()}, the cores of this machine"),
         lr_decay=t.get("lr_decay", float, 1.0, check=lambda v: 0 < v <= 1, allowed="must be in (0, 1]"),
     )
     t.done()

@@ -55,6 +55,17 @@ BAD_FILES = [
     ("batch larger than the data", edit(XOR, "batch_size = 4", "batch_size = 5"),
      r"training.batch_size = 5 is larger than the 4 training samples of 'xor'"),
     ("epochs 0", edit(XOR, "epochs = 500", "epochs = 0"), r"training.epochs = 0: must be an integer from 1"),
+    ("name is a path", edit(XOR, 'name = "xor"', 'name = "/tmp/elsewhere/x"'), r"name = '/tmp/elsewhere/x': must be"),
+    ("name climbs out", edit(XOR, 'name = "xor"', 'name = "../../x"'), r"name = '../../x': must be 1-64 letters"),
+    ("name with an escape sequence", edit(XOR, 'name = "xor"', 'name = "x\\u001b[31mred"'), r"name = 'x\\x1b"),
+    ("name with NUL", edit(XOR, 'name = "xor"', 'name = "x\\u0000y"'), r"name = 'x\\x00y': must be"),
+    ("name too long", edit(XOR, 'name = "xor"', f'name = "{"n" * 65}"'), r"must be 1-64 letters"),
+    ("threads beyond the machine", edit(XOR, "threads = 1", "threads = 20000"),
+     r"training.threads = 20000: must be between 0 \(every core\) and \d+, the cores of this machine"),
+    ("nested 20,000 deep", "x = " + "[" * 20000 + "]" * 20000 + "\n", r"nested too deeply"),
+    ("a sweep of millions", XOR + '\n[sweep]\n"training.epochs" = [' + ", ".join(map(str, range(1, 2001)))
+     + ']\n"training.batch_size" = [1, 2, 3, 4]\n',
+     r"a sweep may have at most 1000 variants"),
 ]
 
 
@@ -91,6 +102,14 @@ COMMAND_LINE = [
     ("unknown option", ["run", "XOR", "--epochs", "3"], r"unrecognized arguments: --epochs 3 \(see"),
     ("unknown engine option", ["run", "XOR", "--engine", "jax"], r"invalid choice: 'jax'"),
     ("unknown subcommand", ["train", "XOR"], r"invalid choice: 'train'"),
+    ("threads beyond the machine", ["run", "XOR", "--threads", "20000"],
+     r"--threads: 20000 is out of range: must be from 0 to \d+ \(0 = every core; this machine has \d+\)"),
+    ("threads negative", ["bench", "XOR", "--threads", "-1"], r"--threads: -1 is out of range"),
+    ("seed negative", ["run", "XOR", "--seed", "-1"], r"--seed: -1 is out of range: must be from 0"),
+    ("parity epochs negative", ["parity", "XOR", "--epochs", "-1"], r"--epochs: -1 is out of range"),
+    ("perf repeats 0", ["perf", "--repeats", "0"], r"--repeats: 0 is out of range"),
+    ("sqlite URI without a file", ["bench", "XOR", "--tracking-uri", "sqlite:///"],
+     r"the tracking URI sqlite:/// names no database file"),
 ]
 
 

@@ -107,7 +107,7 @@ MISTAKES = [
     (["bench.engines=['jax']"], r"bench.engines.0: unknown engine 'jax'.*known: scratch, torch"),
     (["bench.seeds=[]"], r"bench.seeds = \[\]: must list at least one seed"),
     (["bench.seeds=[1, 1]"], r"bench.seeds = \[1, 1\]: must not repeat a seed"),
-    (["training.threads=-1"], r"training.threads = -1: must be >= 0"),
+    (["training.threads=-1"], r"training.threads = -1: must be between 0 \(every core\) and \d+"),
     (["network=3"], r"network = 3: must be a table"),
     (["noequals"], r"--set 'noequals': expected KEY=VALUE"),
     (["=3"], r"expected KEY=VALUE"),

@@ -60,6 +60,9 @@ def connect(uri: str | None = None) -> str:
                                 "pass another --tracking-uri") from None
     db = sqlite_path(uri)
     if db is not None:
+        if not uri.removeprefix("sqlite:///").split("?", 1)[0] or db.is_dir():
+            raise TrackingError(f"the tracking URI {uri} names no database file; give one, such as "
+                                "sqlite:///mlflow.db")
         if not db.parent.is_dir():
             raise TrackingError(f"the folder of the tracking store {uri} does not exist: {db.parent}")
         if "timeout=" not in uri:
