@@ -58,11 +58,18 @@ def load_all(paths: Sequence[str | Path], overrides: Sequence[str]) -> list[tupl
     loaded = [(label, variant) for s in files for label, variant in s.variants()]
     for _, s in loaded:
         info = DATASETS[s.data.dataset]
-        check_fits(s, info, info.train_rows(s.data))
-        if s.data.dataset == "mnist" and not s.data.path:
+        rows = info.train_rows(s.data)
+        if s.data.dataset == "mnist":
             from harness.data import mnist
+            from harness.data.base import validation_rows
 
-            mnist.read_cache()  # a clear error now, not after other experiments ran
+            if s.data.path:  # the files' headers, before any run: a missing folder is no FAILED run
+                n = mnist.check_idx_folder(Path(s.data.path).expanduser())
+                n = min(n, s.data.train_size or n)
+                rows = n - validation_rows(n, s.data.validation)
+            else:
+                mnist.read_cache()  # a clear error now, not after other experiments ran
+        check_fits(s, info, rows)
     return loaded
 
 

@@ -217,3 +217,74 @@ def test_a_store_in_a_missing_folder(tmp_path, capsys):
 
 def test_the_table_has_at_least_30_cases():
     assert len(BAD_FILES) + len(COMMAND_LINE) + len(MODELS) + 6 >= 30
+
+
+ADDITION = (ROOT / "experiments" / "addition.toml").read_text()
+
+
+def idx_folder(folder, images_shape=(10, 28, 28), labels=10, images_file=None):
+    """Four small IDX files; `images_file(path)` may replace the training images by something hostile."""
+    import struct
+
+    folder.mkdir(exist_ok=True)
+
+    def write(name, shape):
+        header = bytes([0, 0, 8, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape)
+        (folder / name).write_bytes(header + bytes(int(np.prod(shape))))
+
+    write("train-labels-idx1-ubyte", (labels,))
+    write("t10k-images-idx3-ubyte", (10, 28, 28))
+    write("t10k-labels-idx1-ubyte", (10,))
+    if images_file is None:
+        write("train-images-idx3-ubyte", images_shape)
+    else:
+        images_file(folder / "train-images-idx3-ubyte")
+    return folder
+
+
+def fifo(path):
+    import os
+
+    os.mkfifo(path)
+
+
+def zeros_device(path):
+    path.symlink_to("/dev/zero")
+
+
+def huge_header(path):
+    import struct
+
+    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">III", 60000000, 28, 28))
+
+
+HOSTILE_DATA = [
+    ("data.path missing", lambda tmp: tmp / "nowhere", r"data.path = '.*nowhere' is not a folder"),
+    ("IDX file is a FIFO", lambda tmp: idx_folder(tmp / "d", images_file=fifo), r"not a regular file"),
+    ("IDX file is /dev/zero", lambda tmp: idx_folder(tmp / "d", images_file=zeros_device), r"not a regular file"),
+    ("IDX header promises 47 GB", lambda tmp: idx_folder(tmp / "d", images_file=huge_header),
+     r"promises shape \(60000000, 28, 28\) .* more than"),
+    ("IDX images and labels differ", lambda tmp: idx_folder(tmp / "d", labels=9), r"do not pair up"),
+    ("batch larger than the IDX data", lambda tmp: idx_folder(tmp / "d"),
+     r"training.batch_size = 64 is larger than the 10 training samples"),
+]
+
+
+@pytest.mark.parametrize("case,make,pattern", HOSTILE_DATA, ids=[c[0] for c in HOSTILE_DATA])
+def test_hostile_data_paths_are_refused_before_any_run(case, make, pattern, tmp_path, capsys):
+    folder = make(tmp_path)
+    path = tmp_path / "mnist.toml"
+    path.write_text(edit(MNIST, 'dataset = "mnist"', f'dataset = "mnist"\npath = "{folder}"'))
+    db = tmp_path / "mlflow.db"
+    code, err = run_cli(capsys, "bench", path, "--tracking-uri", f"sqlite:///{db}")
+    assert_one_clear_line(code, err, pattern)
+    assert not db.exists()
+
+
+def test_a_generated_dataset_refuses_a_size_it_cannot_make(tmp_path, capsys):
+    path = tmp_path / "addition.toml"
+    path.write_text(edit(ADDITION, "train_size = 100", "train_size = 1000000000000"))
+    db = tmp_path / "mlflow.db"
+    code, err = run_cli(capsys, "bench", path, "--tracking-uri", f"sqlite:///{db}")
+    assert_one_clear_line(code, err, r"data.train_size = 1000000000000: dataset 'addition' makes at most")
+    assert not db.exists()

@@ -23,4 +23,5 @@ def load(spec, seed: int = 0, dtype: str = "float32") -> Dataset:
 
 
 INFO = DatasetInfo("addition", features=2, outputs=1, loader=load, metric="rounded_accuracy", size=DEFAULT_TRAIN_SIZE,
+                   max_train_size=10_000_000,
                    description="a + b for pairs with a + b <= 1 (random training pairs, 0.1 test grid)")

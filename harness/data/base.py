@@ -41,9 +41,14 @@ class DatasetInfo:
     description: str = ""
     metric: str = "accuracy"  # the usual test metric, for a model evaluated without its experiment
     size: int | None = None  # training rows before train_size and validation; None: known only once read
+    max_train_size: int | None = None  # the most rows a generated dataset makes (None: its own size bounds it)
 
     def train_rows(self, spec) -> int | None:
-        """How many training rows a DataSpec leaves, without reading the data (None if unknown)."""
+        """How many training rows a DataSpec leaves, without reading the data (None if unknown);
+        a train_size the dataset cannot give is refused here, before anything runs."""
+        if self.max_train_size is not None and spec.train_size and spec.train_size > self.max_train_size:
+            raise DataError(f"data.train_size = {spec.train_size}: dataset {self.name!r} makes at most "
+                            f"{self.max_train_size:,} rows")
         n = spec.train_size or self.size
         if n is None or spec.path:
             return None

@@ -10,6 +10,7 @@ against pinned digests. Users who already have the canonical IDX files
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import subprocess
 import sys
@@ -137,29 +138,69 @@ def _check(arrays: dict[str, np.ndarray], where: str, expected: str | None) -> N
 # ---------------------------------------------------------------------------- IDX files
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzipped or not) of unsigned bytes: magic 0x0000 08 NDIM, then NDIM big-endian sizes."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot be read as {'gzip' if opener is gzip.open else 'IDX'} ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path}: not an IDX file (magic number {raw[:4].hex() or 'missing'}, "
+MAX_IDX_BYTES = 256 * 1024 * 1024  # the largest MNIST-like array a file may promise (MNIST's biggest is 47 MB)
+
+
+def _idx_header(f, path: Path) -> tuple[int, ...]:
+    """The shape an IDX file's header promises: magic 0x0000 08 NDIM, then NDIM big-endian sizes."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DataError(f"{path}: not an IDX file (magic number {head[:4].hex() or 'missing'}, "
                         "expected 00 00 08 0N)")
-    if raw[2] != 0x08:
-        raise DataError(f"{path}: IDX element type 0x{raw[2]:02x} is not unsigned bytes (0x08)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim < 1 or len(raw) < header:
+    if head[2] != 0x08:
+        raise DataError(f"{path}: IDX element type 0x{head[2]:02x} is not unsigned bytes (0x08)")
+    ndim = head[3]
+    sizes = f.read(4 * ndim)
+    if ndim < 1 or len(sizes) < 4 * ndim:
         raise DataError(f"{path}: IDX header is truncated")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape))
-    if len(raw) - header != count:
-        raise DataError(f"{path}: IDX header promises {count} bytes of data for shape {shape}, "
-                        f"the file holds {len(raw) - header}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    shape = tuple(int.from_bytes(sizes[4 * i: 4 + 4 * i], "big") for i in range(ndim))
+    if math.prod(shape) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: IDX header promises shape {shape} ({math.prod(shape):,} bytes), more than the "
+                        f"{MAX_IDX_BYTES:,} a data file may hold here")
+    return shape
+
+
+def _open_idx(path: Path):
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise DataError(f"{path}: not a regular file")
+    return (gzip.open if path.suffix == ".gz" else open)(path, "rb")
+
+
+def idx_shape(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file promises, from its header alone."""
+    try:
+        with _open_idx(path) as f:
+            return _idx_header(f, path)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot be read ({e})") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped or not) of unsigned bytes, read no further than its header promises
+    (and than MAX_IDX_BYTES), then checked to end there."""
+    try:
+        with _open_idx(path) as f:
+            shape = _idx_header(f, path)
+            count = math.prod(shape)
+            raw = f.read(count + 1)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'IDX'} ({e})") from None
+    if len(raw) != count:
+        held = f"{len(raw)}" if len(raw) <= count else "more"
+        raise DataError(f"{path}: IDX header promises {count} bytes of data for shape {shape}, the file holds {held}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
+
+
+def check_idx_folder(folder: Path) -> int:
+    """Check a folder of IDX files from their headers alone (before any run starts); the training rows."""
+    if not folder.is_dir():
+        raise DataError(f"data.path = {str(folder)!r} is not a folder")
+    shapes = {k: idx_shape(_find_idx(folder, stem)) for k, stem in IDX_NAMES.items()}
+    for split in ("train", "test"):
+        x, y = shapes[f"x_{split}"], shapes[f"y_{split}"]
+        if len(x) != 3 or len(y) != 1 or x[0] != y[0]:
+            raise DataError(f"{folder}: {split} images {x} and labels {y} do not pair up")
+    return shapes["x_train"][0]
 
 
 def _find_idx(folder: Path, stem: str) -> Path:
