@@ -398,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except HarnessError as e:
         print(f"harness {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,6 @@
-"""Errors a user can cause. The CLI prints the message of any of these on one line and exits 2."""
+"""Errors a user can cause. The CLI prints the message of any of these on one line and exits
+with the error's `exit_code`: 2 for a mistake in what was asked, 1 where the ask was right but
+there is nothing to give (an empty report, a store that cannot be written)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from collections.abc import Iterable
 
 class HarnessError(Exception):
     """Base of every error caused by the user's input, files or environment."""
+
+    exit_code = 2
 
 
 class SpecError(HarnessError):
@@ -24,6 +28,12 @@ class ModelFileError(HarnessError):
 
 class TrackingError(HarnessError):
     """The tracking store cannot be reached or used."""
+
+
+class NothingToReport(HarnessError):
+    """What was asked for is not in the store (yet): nothing to report."""
+
+    exit_code = 1
 
 
 def suggest(word: str, choices: Iterable[str], prefix: str = "") -> str:

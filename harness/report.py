@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import machine, tracking
+from harness.errors import HarnessError, NothingToReport, SpecError
 
 # (metric key in the child runs, column title, format)
 COLUMNS = [
@@ -45,16 +47,21 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
           attach: bool = True, log: Callable[[str], None] = print) -> Report:
     """Write the report of a bench (default: the newest in the store) into `out_dir`."""
     tracking.quiet()
+    if bench_id is not None and not BENCH_ID.fullmatch(bench_id):
+        raise SpecError(f"--bench-id {bench_id!r}: a bench id is letters, digits, '.', '_' and '-' "
+                        "(as `harness bench` prints it, e.g. 20261123-222809-0b97b8)")
+    out = _writable(Path(out_dir))
     if bench_id is None:
         ids = tracking.bench_ids(uri)
         if not ids:
-            raise tracking.TrackingError(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
+            raise NothingToReport(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
         bench_id = ids[0]
     parents, children = tracking.bench_runs(bench_id, uri)
+    if children.empty:
+        raise NothingToReport(f"bench {bench_id} has no runs yet: nothing to report")
+    parents, children = _complete(parents), _complete(children)
     parents = parents.sort_values("start_time", kind="stable").reset_index(drop=True)
     children = children.sort_values("start_time", kind="stable").reset_index(drop=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     parents["group"] = [group_name(p) for _, p in parents.iterrows()]
     children = children.assign(
         experiment=children["tags.mlflow.parentRunId"].map(dict(zip(parents["run_id"], parents["group"],
@@ -68,7 +75,8 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
         runs = children[(children["experiment"] == name) & (children["status"] == "FINISHED")]
         if not runs.empty:
             files.append(curves_plot(runs, name, out))
-    files.append(bars_plot(summary, out))
+    if summary["train_time_s_mean"].notna().any():  # nothing to draw when every run failed
+        files.append(bars_plot(summary, out))
     md = markdown(bench_id, parents, children, summary, [f.name for f in files if f.suffix == ".png"])
     md += "\n".join(perf_agreement(parents, children, tracking.latest_perf(uri)))
     (out / "report.md").write_text(md)
@@ -77,6 +85,33 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
         tracking.attach_report(parents["run_id"].tolist(), files, uri)
     log(f"report of bench {bench_id} written to {out}/: {', '.join(f.name for f in files)}")
     return Report(bench_id, files, summary)
+
+
+BENCH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# columns the report reads: absent when every run failed, or while a bench still runs
+EXPECTED = ("metrics.cpu_user_s", "metrics.cpu_system_s", "metrics.wall_s", "end_time", "tags.harness.engine",
+            "params.variant", "params.training.batch_size")
+
+
+def _complete(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with every column the report reads (missing ones empty), so that a bench whose runs
+    all failed, was interrupted or is still running is reported as far as it got."""
+    for col in EXPECTED:
+        if col not in runs:
+            runs[col] = pd.NaT if col == "end_time" else math.nan
+    return runs
+
+
+def _writable(out: Path) -> Path:
+    """The report's folder, made if needed; a clear error if it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".harness-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise HarnessError(f"cannot write the report to {out}: {e.strerror or e}") from None
+    return out
 
 
 def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | None) -> list[str]:
