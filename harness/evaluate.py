@@ -16,7 +16,7 @@ from harness.data import DATASETS
 from harness.data import load as load_data
 from harness.errors import HarnessError, ModelFileError, SpecError, unknown_name
 from harness.metrics import get as get_metric
-from harness.onnx_runtime import predict_onnx, session
+from harness.onnx_runtime import fixed_batch, predict_onnx, session
 from harness.scratch.onnx import metadata, read_model
 
 
@@ -28,10 +28,11 @@ class Evaluation:
     metric: str
     value: float
     samples: int
+    note: str = ""
 
     def __str__(self) -> str:
         return (f"{self.model} ({self.engine}): test {self.metric} {self.value:.4f} on {self.samples:,} "
-                f"samples of {self.dataset}")
+                f"samples of {self.dataset}" + (f" ({self.note})" if self.note else ""))
 
 
 def evaluate(model: str | Path | None = None, *, run_id: str | None = None, data: str | None = None,
@@ -45,7 +46,8 @@ def evaluate(model: str | Path | None = None, *, run_id: str | None = None, data
         with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
             path = tracking.run_model(run_id, Path(tmp), uri)
             result = _evaluate(path, data, experiment)
-        return Evaluation(f"run {run_id}", result.engine, result.dataset, result.metric, result.value, result.samples)
+        return Evaluation(f"run {run_id}", result.engine, result.dataset, result.metric, result.value, result.samples,
+                          result.note)
     return _evaluate(Path(model), data, experiment)
 
 
@@ -57,12 +59,16 @@ def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Ev
         net = Network.load(path)
         meta = serialize.metadata(path)
         predict = net.predict
+        note = ""
     else:
         meta = metadata(read_model(path))
         sess = session(path)
         predict = lambda x: predict_onnx(sess, x)  # noqa: E731
+        batch = fixed_batch(sess)
+        note = f"the model was exported with a fixed batch of {batch}: run {batch} sample(s) at a time" if batch else ""
     dataset, metric, data_spec = _what_to_test(meta, data, experiment, path)
-    d = load_data(data_spec, seed=int(meta.get("seed", 0)), dtype="float64")
+    seed = meta.get("seed", "0")
+    d = load_data(data_spec, seed=int(seed) if str(seed).isdigit() else 0, dtype="float64")
     try:
         pred = predict(d.x_test)
     except (ModelFileError, ValueError) as e:
@@ -72,7 +78,18 @@ def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Ev
         raise ModelFileError(f"{path}: the model gives {pred.shape[1:]} outputs per sample, "
                              f"{dataset!r} needs {expected}")
     return Evaluation(str(path), meta.get("engine", "unknown engine"), dataset, metric,
-                      get_metric(metric)(pred, d.y_test), len(d.x_test))
+                      get_metric(metric)(pred, d.y_test), len(d.x_test), note)
+
+
+def _saved_experiment(meta: dict[str, str], path: Path) -> specs.ExperimentSpec | None:
+    """The experiment saved in a model's metadata; a clear error where it is there but malformed."""
+    if "experiment" not in meta:
+        return None
+    try:
+        return specs.from_dict(json.loads(meta["experiment"]), source=f"{path} (saved experiment)")
+    except (ValueError, TypeError, KeyError, AttributeError, SpecError) as e:
+        raise ModelFileError(f"{path}: the experiment saved in its metadata is malformed ({str(e)[:200]}); name "
+                             "the dataset (--data mnist) or an experiment file (--experiment)") from None
 
 
 def _what_to_test(meta: dict[str, str], data: str | None, experiment, path: Path):
@@ -81,10 +98,14 @@ def _what_to_test(meta: dict[str, str], data: str | None, experiment, path: Path
         return s.data.dataset, s.evaluation.metric, s.data
     if data is not None and data not in DATASETS:
         raise SpecError(unknown_name("dataset", data, DATASETS, key="--data"))
-    saved = json.loads(meta["experiment"]) if "experiment" in meta else None
-    if saved is not None and (data is None or data == saved["data"]["dataset"]):
-        s = specs.from_dict(saved, source=f"{path} (saved experiment)")
-        return s.data.dataset, s.evaluation.metric, s.data
+    try:
+        saved = _saved_experiment(meta, path)
+    except ModelFileError:
+        if data is None:
+            raise
+        saved = None  # the user named the dataset: the broken metadata is not needed
+    if saved is not None and (data is None or data == saved.data.dataset):
+        return saved.data.dataset, saved.evaluation.metric, saved.data
     if data is None:
         raise HarnessError(f"{path} carries no experiment; name a dataset (--data mnist) or an experiment file")
     return data, DATASETS[data].metric, specs.DataSpec(dataset=data)

@@ -33,11 +33,29 @@ def input_shape(sess) -> tuple[int | None, str]:
     return width, info.type
 
 
+def fixed_batch(sess) -> int | None:
+    """The batch size a model was exported with when it is fixed (torch.onnx.export's default is 1), else None."""
+    shape = sess.get_inputs()[0].shape
+    return shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else None
+
+
 def predict_onnx(path_or_session, x: np.ndarray) -> np.ndarray:
-    """The model's outputs for `x`, cast to the model's input type; refuses a width that does not fit."""
+    """The model's outputs for `x`, cast to the model's input type; refuses a width that does not fit.
+    A model exported with a fixed batch size is run batch by batch at that size (the last batch
+    padded with zeros, its padding dropped from the outputs)."""
     sess = session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
     width, kind = input_shape(sess)
     if width is not None and x.shape[1] != width:
         raise ModelFileError(f"the model takes {width} inputs per sample, the data has {x.shape[1]}")
     x = np.ascontiguousarray(x, dtype=_TYPES.get(kind, np.float32))
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    name = sess.get_inputs()[0].name
+    batch = fixed_batch(sess)
+    if batch is None or len(x) == batch:
+        return sess.run(None, {name: x})[0]
+    out = []
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch]
+        if len(chunk) < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *x.shape[1:]), dtype=x.dtype)])
+        out.append(sess.run(None, {name: chunk})[0][:min(batch, len(x) - start)])
+    return np.concatenate(out)

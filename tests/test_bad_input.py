@@ -182,20 +182,64 @@ def models(tmp_path):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     np.savez(tmp_path / "pickled.npz", payload=np.array([{"os": "system"}], dtype=object))
+    lying_npz(tmp_path / "lying.npz", npz_bytes)
     return tmp_path
+
+
+def lying_npz(path, good_bytes):
+    """good.npz with its first weight's header claiming 10^12 elements (about 8 TB) over the same 16 bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(good_bytes)) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "layers.0.weight.npy":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                              "shape": (10**12,)})
+                data = header.getvalue() + b"\0" * 16
+            dst.writestr(info.filename, data)
 
 
 MODELS = [
     ("corrupt ONNX", "corrupt.onnx", r"corrupt.onnx: not a readable ONNX model"),
     ("truncated ONNX", "truncated.onnx", r"truncated.onnx: not a readable ONNX model"),
     ("not ONNX at all", "text.onnx", r"text.onnx: not a readable ONNX model"),
-    ("truncated .npz", "truncated.npz", r"truncated.npz: not a readable .npz checkpoint"),
-    ("corrupt .npz", "corrupt.npz", r"corrupt.npz: not a readable .npz checkpoint"),
+    ("truncated .npz", "truncated.npz", r"truncated.npz: not a readable .npz file"),
+    ("corrupt .npz", "corrupt.npz", r"corrupt.npz: not a readable .npz file"),
     ("a .npz that asks for pickle", "pickled.npz", r"holds pickled Python objects, which are never loaded"),
     ("input width does not match", "good.onnx", r"the model takes 2 inputs per sample, the data has 784"),
     ("input width does not match (.npz)", "good.npz", r"the model takes 2 inputs per sample"),
     ("missing model", "absent.onnx", r"model file not found"),
+    ("a .npz whose header lies about its shape", "lying.npz", r"header promises shape \(1000000000000,\)"),
 ]
+
+
+def test_a_model_with_malformed_metadata_gets_one_line_and_still_runs_on_a_named_dataset(tmp_path, capsys,
+                                                                                         mnist_ready):
+    net = Network(network_from_dict({"inputs": 784, "outputs": 10, "output_activation": "softmax"}), seed=0)
+    path = net.save(tmp_path / "badmeta.onnx", {"experiment": "{not json", "seed": "x"})
+    code, err = run_cli(capsys, "evaluate", path)
+    assert_one_clear_line(code, err, r"the experiment saved in its metadata is malformed .* name the dataset")
+    assert run_cli(capsys, "evaluate", path, "--data", "mnist")[0] == 0
+
+
+def test_torchs_own_export_with_a_fixed_batch_of_one_is_evaluated_batch_by_batch(tmp_path, capsys, mnist_ready):
+    import warnings
+
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10),
+                                torch.nn.Softmax(dim=1))
+    path = tmp_path / "legacy.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 784),), str(path), dynamo=False, opset_version=17)
+    code = cli.main(["evaluate", str(path), "--data", "mnist"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "on 10,000 samples of mnist" in out.out and "fixed batch of 1: run 1 sample(s) at a time" in out.out
 
 
 @pytest.mark.parametrize("case,name,pattern", MODELS, ids=[c[0] for c in MODELS])

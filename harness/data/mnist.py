@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import npzfile
 from harness.data.base import Dataset, DatasetInfo, digest, finish
 from harness.errors import DataError
 
@@ -115,8 +116,8 @@ def read_cache(path: Path | None = None) -> dict[str, np.ndarray]:
     if not path.exists():
         raise DataError(f"MNIST is not in the cache ({path}); run `harness data fetch mnist`")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        found = npzfile.read(path)
+        arrays = {k: found[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except Exception as e:  # a damaged zip can raise nearly anything; all mean the same to the user
         raise DataError(f"the MNIST cache {path} is damaged ({type(e).__name__}: {e}); {FIX}") from None
     _check(arrays, str(path), ARRAYS_SHA256)

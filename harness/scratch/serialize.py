@@ -6,12 +6,12 @@ Read with `allow_pickle=False`: a file that holds Python objects is refused, nev
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harness import npzfile
 from harness.errors import ModelFileError, SpecError
 from harness.spec import network_from_dict, network_to_dict
 
@@ -40,17 +40,7 @@ def load(path: Path) -> Network:
 
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise ModelFileError(f"{path}: holds pickled Python objects, which are never loaded; "
-                                 "re-save it with Network.save") from None
-        raise ModelFileError(f"{path}: not a readable .npz checkpoint ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelFileError(f"{path}: not a readable .npz checkpoint ({e}); truncated or not written by "
-                             "Network.save") from None
+    arrays = _arrays(path)
     if SPEC_KEY not in arrays:
         raise ModelFileError(f"{path}: no network spec inside (key {SPEC_KEY}); not written by Network.save")
     try:
@@ -65,7 +55,19 @@ def load(path: Path) -> Network:
         raise ModelFileError(f"{path}: {e}") from None
 
 
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    try:
+        return npzfile.read(path)
+    except npzfile.NpzError as e:
+        hint = "re-save it with Network.save" if "pickled" in str(e) else "truncated or not written by Network.save"
+        raise ModelFileError(f"{path}: {e}; {hint}") from None
+
+
 def metadata(path: Path) -> dict[str, str]:
-    """The metadata saved beside the parameters."""
-    with np.load(path, allow_pickle=False) as f:
-        return json.loads(str(f[META_KEY])) if META_KEY in f.files else {}
+    """The metadata saved beside the parameters ({} where there is none or it is not a JSON object)."""
+    arrays = _arrays(path)
+    try:
+        meta = json.loads(str(arrays[META_KEY])) if META_KEY in arrays else {}
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
