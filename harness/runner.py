@@ -263,6 +263,42 @@ def start_clean(proc: mp.Process) -> None:
             main.__file__ = path
 
 
+class _PeakRss:
+    """The highest resident memory seen of a process, sampled from outside it."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        try:
+            self._proc = psutil.Process(pid)
+        except psutil.Error:
+            self._proc = None
+        self.mb = 0.0
+
+    def sample(self) -> None:
+        import psutil
+
+        if self._proc is not None:
+            try:
+                self.mb = max(self.mb, self._proc.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
+
+
+def died(engine: str, seed: int, exitcode: int | None, peak_mb: float) -> str:
+    """Why a run's process ended without a result, in words: a SIGKILL on Linux is most often the
+    kernel's out-of-memory killer."""
+    import signal
+
+    what = f"the {engine} run of seed {seed}"
+    if exitcode == -signal.SIGKILL:
+        return (f"{what} was killed (SIGKILL), probably by the kernel for lack of memory: its memory was "
+                f"{peak_mb:,.0f} MB when last seen; lower data.train_size or the batch size, or free memory")
+    if exitcode is not None and exitcode < 0:
+        return f"{what} was killed by signal {signal.Signals(-exitcode).name}"
+    return f"{what} died without a result (exit code {exitcode})"
+
+
 def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
                  on_epoch: EpochCallback | None = None, monitor: dict | None = None,
                  on_start: Callable[[int], None] | None = None, export_dir: str | None = None) -> RunResult:
@@ -275,14 +311,16 @@ def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int |
     child.close()
     if on_start is not None:
         on_start(proc.pid)
+    peak = _PeakRss(proc.pid)
     try:
         while True:
             try:
+                while not parent.poll(0.25):  # watch the child's memory while it works
+                    peak.sample()
                 kind, payload = parent.recv()
             except EOFError:
                 proc.join()
-                raise RunFailed(f"the {engine} run of seed {seed} died without a result "
-                                f"(exit code {proc.exitcode})") from None
+                raise RunFailed(died(engine, seed, proc.exitcode, peak.mb)) from None
             if kind == "epoch":
                 if on_epoch is not None:
                     on_epoch(payload)

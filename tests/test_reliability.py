@@ -30,7 +30,9 @@ def start_bench(folder, text, *extra):
 
 
 def runs(uri):
-    client = MlflowClient(uri)
+    """Every run of the store. Through `tracking.connect`, so that the schema is never created or
+    migrated by this process while the bench's process does the same (a race MLflow loses)."""
+    client = MlflowClient(tracking.connect(uri))
     exps = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(exps, max_results=1000) if exps else []
 
@@ -76,7 +78,9 @@ def test_a_run_process_killed_outright_is_failed_and_the_bench_goes_on(tmp_path)
     by_id = {r.info.run_id: r for r in runs(uri)}
     killed = by_id[child_run.info.run_id]
     assert killed.info.status == "FAILED"
-    assert "died without a result (exit code -9)" in killed.data.tags["harness.failure_reason"]
+    reason = killed.data.tags["harness.failure_reason"]
+    assert "was killed (SIGKILL), probably by the kernel for lack of memory: its memory was" in reason
+    assert float(reason.split("its memory was ")[1].split(" MB")[0].replace(",", "")) > 50  # a torch process
     others = [r for r in by_id.values() if r.info.run_id != child_run.info.run_id]
     assert {r.info.status for r in others} == {"FINISHED"} and len(others) == 2  # the other run, the parent
 
@@ -103,9 +107,12 @@ def test_runs_left_running_by_a_dead_process_are_reaped(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     host = os.uname().nodename
     orphan = client.create_run(exp, tags={tracking.PID_TAG: dead.stdout.strip(), tracking.HOST_TAG: host})
-    alive = client.create_run(exp, tags={tracking.PID_TAG: str(os.getpid()), tracking.HOST_TAG: host})
-    assert tracking.reap_orphans(uri) == 1
+    alive = client.create_run(exp, tags=tracking.process_tags())
+    # this process's pid, but another start time: the pid was reused after the harness process died
+    reused = client.create_run(exp, tags={**tracking.process_tags(), "harness.pid_started": "12345.00"})
+    assert tracking.reap_orphans(uri) == 2
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
+    assert client.get_run(reused.info.run_id).info.status == "FAILED"
     assert "ended without closing it" in client.get_run(orphan.info.run_id).data.tags[tracking.REASON_TAG]
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
     client.set_terminated(alive.info.run_id)
@@ -131,15 +138,17 @@ def test_torch_determinism_settings_are_recorded():
 def test_no_load_path_unpickles(tmp_path):
     import inspect
 
+    from harness import npzfile
     from harness.data import mnist
     from harness.scratch import serialize
 
+    assert "allow_pickle=False" in inspect.getsource(npzfile)
     for module in (serialize, mnist):
-        source = inspect.getsource(module)
-        assert "allow_pickle=False" in source and "allow_pickle=True" not in source
+        assert "npzfile.read(" in inspect.getsource(module)
     for path in (ROOT / "harness").rglob("*.py"):
         text = path.read_text()
-        assert "pickle.load" not in text and "torch.load" not in text, path
+        assert "pickle.load" not in text and "torch.load" not in text and "allow_pickle=True" not in text, path
+        assert text.count("np.load(") == text.count("np.load(path, allow_pickle=False)"), path
 
 
 def test_the_ui_listens_on_loopback_only():

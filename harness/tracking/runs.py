@@ -32,10 +32,12 @@ from harness.tracking.store import (
     EPOCH_TAG,
     HOST_TAG,
     KIND_TAG,
+    PID_START_TAG,
     PID_TAG,
     REASON_TAG,
     RESOURCE_KEYS,
     VARIANT_TAG,
+    process_started,
     resolve_uri,
     retrying,
     sqlite_path,
@@ -63,7 +65,7 @@ def _git() -> dict[str, str]:
 
 def process_tags() -> dict[str, str]:
     """Which process on which machine holds a run open: what `reap_orphans` checks."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: platform.node()}
+    return {PID_TAG: str(os.getpid()), PID_START_TAG: process_started(os.getpid()) or "", HOST_TAG: platform.node()}
 
 
 def run_params(spec: ExperimentSpec, engine: str, seed: int, threads: int) -> dict[str, Any]:

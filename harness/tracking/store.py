@@ -21,6 +21,7 @@ KIND_TAG = "harness.kind"  # "bench" (parent) or "run" (child)
 REASON_TAG = "harness.failure_reason"
 VARIANT_TAG = "harness.variant"  # a sweep's combination, on the parent run
 PID_TAG = "harness.pid"
+PID_START_TAG = "harness.pid_started"  # the process's start time: a reused pid is another process
 HOST_TAG = "harness.host"
 SQLITE_TIMEOUT_S = 60
 LOCK_RETRIES = 5
@@ -107,10 +108,28 @@ def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
     raise AssertionError("unreachable")
 
 
+def process_started(pid: int) -> str | None:
+    """A process's start time as a tag value (to the centisecond), or None if it does not exist."""
+    import psutil
+
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Whether the process that tagged a run still runs: the pid exists and, where its start time was
+    recorded, started then (a pid reused by another process does not keep a dead run open)."""
+    now = process_started(pid)
+    if now is None:
+        return False
+    return started is None or abs(float(now) - float(started)) < 0.05
+
+
 def reap_orphans(uri: str) -> int:
     """Mark FAILED the runs left RUNNING by a harness process of this machine that no longer exists
     (killed outright, or the machine restarted); how many were."""
-    import psutil
 
     client = MlflowClient(uri)
     host = platform.node()
@@ -119,7 +138,7 @@ def reap_orphans(uri: str) -> int:
         for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
             tags = run.data.tags
             pid = tags.get(PID_TAG)
-            if tags.get(HOST_TAG) != host or not pid or psutil.pid_exists(int(pid)):
+            if tags.get(HOST_TAG) != host or not pid or not pid.isdigit() or _alive(int(pid), tags.get(PID_START_TAG)):
                 continue
             retrying(client.set_tag, run.info.run_id, REASON_TAG,
                      f"the harness process that ran it (pid {pid}) ended without closing it")
