@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import data as datasets
-from harness.errors import SpecError
+from harness.errors import DataError, SpecError
 from harness.scratch.init import initial_parameters
 from harness.scratch.losses import get as get_loss
 from harness.spec import ExperimentSpec
@@ -57,6 +57,16 @@ def check_fits(spec: ExperimentSpec, info: datasets.DatasetInfo, n_train: int | 
                         f"training samples of {info.name!r}")
 
 
+def _check_finite(d: datasets.Dataset) -> None:
+    """Refuse data that holds NaN or infinity: training on it diverges, and the divergence would
+    be blamed on the learning rate."""
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        a = getattr(d, name)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            row = int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)))[0][0])
+            raise DataError(f"dataset {d.name!r}: {name} holds NaN or infinity (first at row {row}); clean the data")
+
+
 def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     """Load the data of `spec` for `seed`, check that the network fits it, draw the initial parameters."""
     info = datasets.DATASETS[spec.data.dataset]
@@ -64,6 +74,7 @@ def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     dtype = spec.training.dtype
     d = datasets.load(spec.data, seed=seed, dtype=dtype)
     check_fits(spec, info, len(d.x_train))
+    _check_finite(d)
     loss = get_loss(spec.training.loss)
     outputs = spec.network.outputs
     return RunInputs(

@@ -196,3 +196,28 @@ def test_the_fuzzer_reaches_valid_specs_too():
                                                                  "output_activation": "sigmoid"},
                          "training": {"loss": "bce"}})
     assert ok.network.sizes == [2, 1]
+
+
+def test_a_store_that_cannot_be_written_gets_one_line_and_keeps_what_it_held(tmp_path):
+    """An immutable database file (chattr +i, which even root cannot write): exit 1, one line, the
+    runs of the bench before it intact."""
+    import shutil
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    text = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 5").replace(
+        "seeds = [0, 1, 2]", "seeds = [0]")
+    proc, uri = start_bench(tmp_path, text)
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    before = sorted((r.info.run_id, r.info.status) for r in runs(uri))
+    db = tmp_path / "mlflow.db"
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+        pytest.skip("this file system does not support immutable files")
+    try:
+        proc, _ = start_bench(tmp_path, text)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
+    assert proc.returncode == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "attempt to write a readonly database" in err and str(db) in err
+    assert sorted((r.info.run_id, r.info.status) for r in runs(uri)) == before

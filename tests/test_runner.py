@@ -95,5 +95,20 @@ def test_a_killed_child_is_reported_as_failed():
         if record.epoch == 2:
             os.kill(kill_soon.pid, signal.SIGKILL)
 
-    with pytest.raises(RunFailed, match=r"died without a result \(exit code -9\)"):
+    with pytest.raises(RunFailed, match=r"was killed \(SIGKILL\), probably by the kernel for lack of memory"):
         run_isolated(s, "scratch", 0, on_epoch=on_epoch, on_start=kill_soon)
+
+
+def test_data_holding_nan_is_refused_before_training_not_blamed_on_the_learning_rate():
+    import numpy as np
+
+    from harness.data.base import Dataset
+    from harness.errors import DataError
+    from harness.prepare import _check_finite
+
+    x = np.zeros((4, 2))
+    x[2, 1] = np.nan
+    d = Dataset("xor", x, np.zeros((4, 1)), np.zeros((4, 2)), np.zeros((4, 1)), "test")
+    with pytest.raises(DataError, match=r"x_train holds NaN or infinity \(first at row 2\)"):
+        _check_finite(d)
+    _check_finite(Dataset("xor", np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros((4, 1)), "test"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.errors import TrackingError
@@ -96,16 +97,41 @@ def _file_lock(db: Path | None) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+class StoreWriteError(TrackingError):
+    """The store answered but refused what was written (read-only, full, or changed underneath)."""
+
+    exit_code = 1
+
+
 def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked"."""
+    """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked". Any
+    other failure of the store (read-only or immutable file, full disk, an experiment deleted
+    meanwhile) becomes one StoreWriteError naming the store and the cause."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     for attempt in range(LOCK_RETRIES + 1):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:
-            if "database is locked" not in str(e) or attempt == LOCK_RETRIES:
-                raise
-            time.sleep(0.25 * 2**attempt)
+        except (MlflowException, SQLAlchemyError, OSError) as e:
+            if "database is locked" in str(e) and attempt < LOCK_RETRIES:
+                time.sleep(0.25 * 2**attempt)
+                continue
+            cause = (str(_root_cause(e)).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise StoreWriteError(f"the tracking store {mlflow.get_tracking_uri()} failed: {cause}; what was "
+                                  "saved before stays as it was") from None
     raise AssertionError("unreachable")
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The innermost exception behind MLflow's and SQLAlchemy's wrappers: the database's own words."""
+    seen = set()
+    while id(e) not in seen:
+        seen.add(id(e))
+        inner = getattr(e, "orig", None) or e.__cause__ or e.__context__
+        if inner is None:
+            break
+        e = inner
+    return e
 
 
 def process_started(pid: int) -> str | None:
@@ -156,5 +182,7 @@ def quiet() -> None:
 
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # it logs each database error with its traceback before raising it; `retrying` says it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # its emoji links to a server
