@@ -383,6 +383,12 @@ def ui_command(uri: str, port: int) -> list[str]:
 
 
 def _interrupt(signum, frame) -> None:
+    """The first SIGTERM or SIGINT stops the work as Ctrl-C does; later ones are ignored, so that a
+    storm of signals cannot break the clean-up that marks the runs KILLED."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -394,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # a terminated bench closes its runs as KILLED, like Ctrl-C
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         return args.func(args)
     except HarnessError as e:

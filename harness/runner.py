@@ -328,6 +328,10 @@ def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int |
                 return payload
             else:
                 raise ChildError(*payload)
+    except BaseException:  # interrupted, or the parent failed: the run's process stops now, not in 10 s
+        if proc.is_alive():
+            proc.terminate()
+        raise
     finally:
         proc.join(timeout=10)
         if proc.is_alive():
