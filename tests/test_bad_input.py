@@ -332,3 +332,23 @@ def test_a_generated_dataset_refuses_a_size_it_cannot_make(tmp_path, capsys):
     code, err = run_cli(capsys, "bench", path, "--tracking-uri", f"sqlite:///{db}")
     assert_one_clear_line(code, err, r"data.train_size = 1000000000000: dataset 'addition' makes at most")
     assert not db.exists()
+
+
+def test_a_database_store_that_never_answers_fails_fast_in_one_line(capsys):
+    """A listener on loopback that accepts and never speaks: one line, the password hidden, no minutes
+    of MLflow's own retries."""
+    import socket
+    import time
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        started = time.time()
+        code, err = run_cli(capsys, "bench", ROOT / "experiments" / "xor.toml", "--tracking-uri",
+                            f"postgresql+psycopg://u:secret@127.0.0.1:{port}/db?connect_timeout=2")
+    assert time.time() - started < 30
+    assert_one_clear_line(code, err, r"the tracking store postgresql\+psycopg://u:\*\*\*@127.0.0.1:\d+/db.* does not "
+                                     r"answer: connection timeout expired")
+    assert "secret" not in err

@@ -25,6 +25,7 @@ PID_TAG = "harness.pid"
 PID_START_TAG = "harness.pid_started"  # the process's start time: a reused pid is another process
 HOST_TAG = "harness.host"
 SQLITE_TIMEOUT_S = 60
+PG_CONNECT_TIMEOUT_S = 10
 LOCK_RETRIES = 5
 EPOCH_TAG = "harness.failure_epoch"
 RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_baseline_mb",
@@ -60,6 +61,10 @@ def connect(uri: str | None = None) -> str:
         except requests.RequestException as e:
             raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
                                 "pass another --tracking-uri") from None
+    if uri.startswith("postgresql"):
+        if "connect_timeout=" not in uri:  # a server that never answers would hang the first connection
+            uri += ("&" if "?" in uri else "?") + f"connect_timeout={PG_CONNECT_TIMEOUT_S}"
+        _probe_database(uri)
     db = sqlite_path(uri)
     if db is not None:
         if not uri.removeprefix("sqlite:///").split("?", 1)[0] or db.is_dir():
@@ -76,6 +81,23 @@ def connect(uri: str | None = None) -> str:
     except Exception as e:  # MLflow raises many kinds; all mean the same to the user
         raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
     return uri
+
+
+def _probe_database(uri: str) -> None:
+    """One connection to a database store, at once: MLflow would retry for many minutes (with a
+    warning per try) before it gave up on a server that is down or does not answer."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri)
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # the driver's own error types; all mean the store cannot be reached
+        shown = engine.url.render_as_string(hide_password=True)
+        raise TrackingError(f"the tracking store {shown} does not answer: "
+                            f"{str(_root_cause(e)).strip().splitlines()[0][:300]}") from None
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager
