@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.errors import SpecError, unknown_name
+from harness.scratch.activations import row_max, row_sum
 
 
 class Loss:
@@ -151,10 +152,10 @@ class CrossEntropy(Loss):
         n, k = z.shape
         at = np.arange(0, z.size, k)
         at += y  # each row's label as an index into the flattened batch
-        np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=a)
+        np.subtract(z, row_max(z), out=a)
         picked = a.take(at)
         np.exp(a, out=a)
-        total = np.add.reduce(a, axis=1, keepdims=True)
+        total = row_sum(a)
         a /= total
         value = float(np.log(total).sum() - picked.sum()) / n
         np.subtract(a, self._identity(k, a.dtype).take(y, axis=0), out=g)
