@@ -220,16 +220,23 @@ def row_max(x: np.ndarray) -> np.ndarray:
     return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0)[:, None]
 
 
-_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}  # row_sum's column of ones, by width and dtype
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A vector of n ones, made once per length and dtype: sums by BLAS products use it."""
+    v = _ONES.get((n, dtype))
+    if v is None:
+        if len(_ONES) >= 64:  # a caller cycling through sizes: do not hoard
+            _ONES.clear()
+        v = _ONES[n, dtype] = np.ones(n, dtype=dtype)
+    return v
 
 
 def row_sum(x: np.ndarray) -> np.ndarray:
-    """The sum of each row, as a column: one BLAS matrix-vector product with a column of
+    """The sum of each row, as a column: one BLAS matrix-vector product with a vector of
     ones, several times faster than NumPy's row reduction on short rows."""
-    ones = _ONES.get((x.shape[1], x.dtype))
-    if ones is None:
-        ones = _ONES[x.shape[1], x.dtype] = np.ones((x.shape[1], 1), dtype=x.dtype)
-    return np.dot(x, ones)
+    return np.dot(x, ones(x.shape[1], x.dtype))[:, None]
 
 
 def erf(x: np.ndarray) -> np.ndarray:
