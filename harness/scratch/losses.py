@@ -97,12 +97,13 @@ class BCE(Loss):
         e = np.abs(z, out=g)  # g is free until the last lines: scratch space
         np.negative(e, out=e)
         np.exp(e, out=e)
+        np.divide(np.where(z >= 0, 1, e), np.add(e, 1), out=a)
         terms = np.maximum(z, 0)
         terms -= z * y
-        terms += np.log1p(e)
-        value = float(np.add.reduce(terms.ravel())) / z.size
-        np.divide(np.where(z >= 0, 1, e), np.add(e, 1), out=a)
-        self.fused_grad(a, y, out=g)
+        terms += np.log1p(e, out=e)
+        value = float(np.add.reduce(terms, axis=None)) / z.size
+        np.subtract(a, y, out=g)
+        g /= a.dtype.type(a.size)
         return value
 
 
