@@ -151,15 +151,16 @@ class CrossEntropy(Loss):
         Each NumPy call costs microseconds on rows this short, so the head makes few: labels
         are picked by flat index and the one-hot rows are taken from an identity matrix."""
         n, k = z.shape
+        onehot = self._identity(k, a.dtype).take(y, axis=0)  # IndexError for a label out of range
         at = np.arange(0, z.size, k)
-        at += y  # each row's label as an index into the flattened batch
+        at += y % k  # each row's label as an index into the flattened batch (negative ones wrap, as in indexing)
         np.subtract(z, row_max(z), out=a)
         picked = a.take(at)
         np.exp(a, out=a)
         total = row_sum(a)
         a /= total
         value = float(np.log(total).sum() - picked.sum()) / n
-        np.subtract(a, self._identity(k, a.dtype).take(y, axis=0), out=g)
+        np.subtract(a, onehot, out=g)
         g /= a.dtype.type(n)
         return value
 
