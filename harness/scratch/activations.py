@@ -199,27 +199,44 @@ class Softmax(Activation):
     needs_z = False
 
     def forward(self, z, out=None):
-        e = np.subtract(z, _row_reduce(np.maximum, z), out=out)
+        e = np.subtract(z, row_max(z), out=out)
         np.exp(e, out=e)
-        e /= _row_reduce(np.add, e)
+        e /= row_sum(e)
         return e
 
     def backward(self, z, a, grad_a, out=None):
-        dot = _row_reduce(np.add, grad_a * a)
+        dot = row_sum(grad_a * a)
         d = np.subtract(grad_a, dot, out=out)
         d *= a
         return d
 
 
-def _row_reduce(op: np.ufunc, x: np.ndarray) -> np.ndarray:
-    """op over each row, as a column: NumPy's row reduction is slow for rows of a few outputs
-    (50 µs for 1024 rows of 10), so short rows are folded column by column."""
+def row_max(x: np.ndarray) -> np.ndarray:
+    """The max of each row, as a column. NumPy's reduction along short rows is slow (45 µs
+    for 1024 rows of 10), so rows of up to 32 are reduced as the columns of a transposed
+    copy: 9 µs, and at every batch size faster than the reduction or a column-by-column fold."""
     if x.shape[1] > 32:
-        return op.reduce(x, axis=1, keepdims=True)
-    acc = x[:, 0].copy()
-    for j in range(1, x.shape[1]):
-        op(acc, x[:, j], out=acc)
-    return acc[:, None]
+        return np.maximum.reduce(x, axis=1, keepdims=True)
+    return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0)[:, None]
+
+
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A vector of n ones, made once per length and dtype: sums by BLAS products use it."""
+    v = _ONES.get((n, dtype))
+    if v is None:
+        if len(_ONES) >= 64:  # a caller cycling through sizes: do not hoard
+            _ONES.clear()
+        v = _ONES[n, dtype] = np.ones(n, dtype=dtype)
+    return v
+
+
+def row_sum(x: np.ndarray) -> np.ndarray:
+    """The sum of each row, as a column: one BLAS matrix-vector product with a vector of
+    ones, several times faster than NumPy's row reduction on short rows."""
+    return np.dot(x, ones(x.shape[1], x.dtype))[:, None]
 
 
 def erf(x: np.ndarray) -> np.ndarray:

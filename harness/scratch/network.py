@@ -90,6 +90,7 @@ class Network:
         the network's buffers: it is valid until the next `forward` of the same batch size.
         With `head=False` the output layer stops at its logits (a fused loss applies the
         activation itself)."""
+        x = self._input(x)
         ws = self._workspace(len(x))
         self._last = (x, ws)
         return self._through(x, ws, head)
@@ -156,13 +157,15 @@ class Network:
         """
         total, seen = 0.0, 0
         grads = {"all": self._flat_grad}
-        fused = loss.fused_with == self.activations[-1].name
+        head = loss.fused_with != self.activations[-1].name
         for idx in batches:
             n = len(idx)
             ws = self._workspace(n)
-            xb = np.take(x, idx, axis=0, out=ws.x, mode="clip")
-            yb = np.take(y, idx, axis=0, out=ws.targets(y), mode="clip")
-            self.forward(xb, head=not fused)
+            # the methods, not np.take: its wrapper costs more than the take itself on small batches
+            xb = x.take(idx, 0, ws.x, "clip")
+            yb = y.take(idx, 0, ws.targets(y), "clip")
+            self._last = (xb, ws)  # as forward() would, without its checks on every step
+            self._through(xb, ws, head)
             total += self.backward(yb, loss) * n
             optimizer.step(grads)
             seen += n
