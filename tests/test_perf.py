@@ -93,6 +93,17 @@ def test_the_readme_headline_is_rewritten_between_its_markers_only(tmp_path):
     assert not perf_report.update_readme(plain, lines) and plain.read_text() == "no markers\n"
 
 
+def test_the_committed_readme_quotes_the_committed_perf_report():
+    """No hand-typed figure: the README's headline block is what `harness perf` wrote with results/perf.md."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(perf_report.README_BEGIN)[1].split(perf_report.README_END)[0]
+    perf_md = (ROOT / "results" / "perf.md").read_text()
+    run_id = block.split("`harness perf` run `")[1].split("`")[0]
+    assert f"run `{run_id}" in perf_md
+    for ratio_text in [w for w in block.split("**") if w.endswith(")") and "x (" in w]:
+        assert ratio_text in perf_md, ratio_text
+
+
 def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing():
     xor = ROOT / "experiments" / "xor.toml"
     method = perf.Method(train_batches=(4,), infer_batches=(4,), warmup_share=0.5, min_window_s=0.05)
