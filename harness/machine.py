@@ -153,9 +153,10 @@ def summary(tags: Mapping[str, str]) -> str:
     def lib(name: str) -> str:
         if f"blas.{name}.library" not in tags:
             return ""
+        threads = tags.get(f"blas.{name}.threads")
         return (f"{name} {tags.get(f'version.{name}', '?')} on {tags[f'blas.{name}.library']} "
-                f"{tags.get(f'blas.{name}.version', '?')} (kernel {tags.get(f'blas.{name}.kernel', '?')}, "
-                f"{tags.get(f'blas.{name}.threads', '?')} threads)")
+                f"{tags.get(f'blas.{name}.version', '?')} (kernel {tags.get(f'blas.{name}.kernel', '?')}"
+                + (f", {threads} thread{'s' * (threads != '1')})" if threads else ")"))
 
     libs = "; ".join(x for x in (lib("numpy"), lib("torch")) if x)
     env = {k.removeprefix("env."): v for k, v in tags.items() if k.startswith("env.") and k != "env.kernel_overrides"}

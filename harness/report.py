@@ -183,7 +183,8 @@ def _machine_tags(children: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     for _, run in children.sort_values("tags.harness.engine", ascending=True).iterrows():
         out.update({k.removeprefix("tags."): str(v) for k, v in run.items()
-                    if k.startswith("tags.") and isinstance(v, str) and k.removeprefix("tags.") not in out})
+                    if k.startswith("tags.") and isinstance(v, str) and k.removeprefix("tags.") not in out
+                    and not k.endswith(".threads")})  # threads differ by experiment: each section says its own
     return out
 
 
