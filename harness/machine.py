@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -106,22 +105,6 @@ def numpy_blas() -> dict[str, str]:
     return out
 
 
-def torch_blas() -> dict[str, str]:
-    """PyTorch's BLAS and CPU kernel level as its build reports them (MKL is linked statically,
-    so threadpoolctl cannot see it)."""
-    import torch
-
-    config = torch.__config__.show()
-    blas = re.search(r"BLAS_INFO=(\w+)", config)
-    mkl = re.search(r"Math Kernel Library Version ([\w.\-]+)", config)
-    return {"blas.torch.library": blas.group(1) if blas else "unknown",
-            "blas.torch.version": mkl.group(1) if mkl else "unknown",
-            "blas.torch.kernel": torch.backends.cpu.get_cpu_capability(),
-            "blas.torch.threads": str(torch.get_num_threads()),
-            "build.torch": torch.__version__ + (f" (git {torch.version.git_version[:10]})"
-                                                if getattr(torch.version, "git_version", None) else "")}
-
-
 def versions(packages: Iterable[str] = ("numpy", "torch", "onnx", "onnxruntime", "mlflow", "scikit-learn")
              ) -> dict[str, str]:
     out = {"version.python": platform.python_version()}
@@ -141,7 +124,7 @@ def record(libraries: Iterable[str] | None = None) -> dict[str, str]:
     flags = cpu_flags()
     out["machine.simd"] = ",".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags)
     for lib in libraries:
-        out.update({"numpy": numpy_blas, "torch": torch_blas}[lib]())
+        out.update(numpy_blas() if lib == "numpy" else _library(lib).blas_record())
     env = kernel_environment()
     out.update({f"env.{k}": v for k, v in env.items()})
     out["env.kernel_overrides"] = ",".join(f"{k}={v}" for k, v in forced_kernels().items()) or "none"
@@ -170,14 +153,27 @@ def summary(tags: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------------------- GEMM peak
 
 
-def _gemm_seconds(matmul, a, repeats: int) -> list[float]:
+# library -> the module that describes and times it; imported only when asked for, so that the
+# machine record never imports torch itself (harness.reference is the only package that does)
+LIBRARIES = {"torch": "harness.reference.build"}
+
+
+def _library(name: str):
+    import importlib
+
+    return importlib.import_module(LIBRARIES[name])
+
+
+def time_calls(fn, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` calls of `fn`, after one untimed call (first-touch page faults,
+    thread start-up)."""
     import time
 
-    matmul(a)  # warm-up: first-call page faults and thread start-up
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        matmul(a)
+        fn()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -193,13 +189,9 @@ def gemm_gflops(library: str, threads: int, repeats: int = 5) -> list[float]:
 
         c = np.empty_like(a)
         with threadpool_limits(threads):
-            seconds = _gemm_seconds(lambda m: np.matmul(m, m, out=c), a, repeats)
+            seconds = time_calls(lambda: np.matmul(a, a, out=c), repeats)
     else:
-        import torch
-
-        torch.set_num_threads(threads)
-        t, c = torch.from_numpy(a), torch.empty(GEMM_N, GEMM_N)
-        seconds = _gemm_seconds(lambda m: torch.mm(m, m, out=c), t, repeats)
+        seconds = _library(library).gemm_seconds(a, threads, repeats)
     return [2 * GEMM_N**3 / s / 1e9 for s in seconds]
 
 

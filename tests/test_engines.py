@@ -60,3 +60,15 @@ def test_prepare_refuses_a_network_that_does_not_fit_the_data():
         prepare(spec.from_dict(xor_spec().to_dict(), ["network.outputs=2"]), 0)
     with pytest.raises(SpecError, match=r"training.batch_size = 5 is larger than the 4 training samples"):
         prepare(spec.from_dict(xor_spec().to_dict(), ["training.batch_size=5"]), 0)
+
+
+def test_only_the_reference_package_imports_torch():
+    """DESIGN.md's import rule: torch lives in harness/reference/ alone (the rest asks it by name)."""
+    import re
+
+    from tests.test_cli import ROOT
+
+    pattern = re.compile(r"^\s*(import torch|from torch)\b", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")
+                 if "reference" not in p.parts and pattern.search(p.read_text())]
+    assert offenders == []

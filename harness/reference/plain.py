@@ -66,3 +66,10 @@ class PlainTorch:
         self.model.eval()
         return self.output(self.model(torch.from_numpy(x))).numpy()
 
+
+
+def compile_works() -> None:
+    """Build and run a tiny model through torch.compile; raises whatever stops it on this machine
+    (no C++ compiler, an unsupported platform)."""
+    m = torch.compile(nn.Linear(2, 1))
+    m(torch.zeros(1, 2)).sum().backward()
