@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.spec import machine_cores
 
 
 class _Parser(argparse.ArgumentParser):
@@ -244,7 +245,7 @@ def bounded(low: int, high: int, what: str = ""):
     return parse
 
 
-THREADS = bounded(0, os.cpu_count() or 1, f" (0 = every core; this machine has {os.cpu_count() or 1})")
+THREADS = bounded(0, machine_cores(), f" (0 = every core; this machine has {machine_cores()})")
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:

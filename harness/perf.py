@@ -63,27 +63,16 @@ def infer_flops_per_sample(network: specs.NetworkSpec) -> int:
 
 def _in_fresh_process(target, *args, timeout: float = 900):
     """target(conn, *args) in a fresh spawned process; what it sent, or RuntimeError with its error."""
-    import multiprocessing as mp
+    from harness.runner import fresh_process
 
-    from harness.runner import start_clean
-
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
-    start_clean(proc)
-    child.close()
-    try:
-        if not parent.poll(timeout):
+    with fresh_process(target, *args) as (proc, conn):
+        if not conn.poll(timeout):
             raise RuntimeError(f"no answer within {timeout:.0f} s")
-        kind, value = parent.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(f"the process died (exit code {proc.exitcode})") from None
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
-        parent.close()
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            proc.join()
+            raise RuntimeError(f"the process died (exit code {proc.exitcode})") from None
     if kind == "error":
         raise RuntimeError(value)
     return value

@@ -179,8 +179,8 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
         out: dict[str, float] = {}
         for task in tasks:
             if task == "gemm":
-                rates = machine.gemm_gflops("numpy" if runtime == "scratch" else "torch", threads)
-                out[f"gflops.{'numpy' if runtime == 'scratch' else 'torch'}"] = statistics.median(rates)
+                library = "numpy" if runtime == "scratch" else "torch"
+                out[f"gflops.{library}"] = statistics.median(machine.gemm_gflops(library, threads))
             elif task == "train":
                 out.update(_train_rows(runtime, spec, inputs, method))
                 out["train_samples"] = float(len(inputs.x_train))

@@ -11,12 +11,13 @@ so that one engine's imports, threads and memory never touch another's figures.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import statistics
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,15 +305,10 @@ def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int |
                  on_start: Callable[[int], None] | None = None, export_dir: str | None = None) -> RunResult:
     """`run` in a fresh spawned process. Epoch records reach `on_epoch` as they come;
     `on_start(pid)` learns the child's process id. A child that dies raises `RunFailed`."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, spec, engine, seed, threads, monitor, export_dir), daemon=True)
-    start_clean(proc)
-    child.close()
-    if on_start is not None:
-        on_start(proc.pid)
-    peak = _PeakRss(proc.pid)
-    try:
+    with fresh_process(_child, spec, engine, seed, threads, monitor, export_dir) as (proc, parent):
+        if on_start is not None:
+            on_start(proc.pid)
+        peak = _PeakRss(proc.pid)
         while True:
             try:
                 while not parent.poll(0.25):  # watch the child's memory while it works
@@ -328,7 +324,21 @@ def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int |
                 return payload
             else:
                 raise ChildError(*payload)
-    except BaseException:  # interrupted, or the parent failed: the run's process stops now, not in 10 s
+
+
+@contextlib.contextmanager
+def fresh_process(target: Callable[..., None], *args: Any) -> Iterator[tuple[mp.Process, Any]]:
+    """`target(conn, *args)` started in a fresh spawned process (`start_clean`); yields the process
+    and the receiving end of its pipe. On the way out the process is given 10 s to end, or stopped
+    at once when the caller leaves by an exception (an interrupt must not wait for it)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    start_clean(proc)
+    child.close()
+    try:
+        yield proc, parent
+    except BaseException:
         if proc.is_alive():
             proc.terminate()
         raise

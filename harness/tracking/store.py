@@ -13,6 +13,7 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from harness.errors import TrackingError
 
@@ -129,8 +130,6 @@ def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """`fn(*args, **kwargs)`, tried again with backoff while sqlite says "database is locked". Any
     other failure of the store (read-only or immutable file, full disk, an experiment deleted
     meanwhile) becomes one StoreWriteError naming the store and the cause."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     for attempt in range(LOCK_RETRIES + 1):
         try:
             return fn(*args, **kwargs)
