@@ -21,9 +21,10 @@ from harness import spec as specs
 from harness import tracking
 from harness.data import DATASETS
 from harness.errors import HarnessError, SpecError
+from harness.isolation import run_isolated
 from harness.metrics import get as get_metric
 from harness.prepare import check_fits, threads_for
-from harness.runner import RunResult, run_isolated
+from harness.runner import RunResult
 
 MONITOR = {"interval": 0.05}
 COMPARED = ("train_time_s", "median_epoch_s", "steady_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",

@@ -63,7 +63,7 @@ def infer_flops_per_sample(network: specs.NetworkSpec) -> int:
 
 def _in_fresh_process(target, *args, timeout: float = 900):
     """target(conn, *args) in a fresh spawned process; what it sent, or RuntimeError with its error."""
-    from harness.runner import fresh_process
+    from harness.isolation import fresh_process
 
     with fresh_process(target, *args) as (proc, conn):
         if not conn.poll(timeout):
@@ -176,7 +176,7 @@ def _unavailable(spec: specs.ExperimentSpec, runtimes: tuple[str, ...]) -> dict[
 def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
     """Memory of one training epoch, each engine in its own fresh process: the baseline before
     training (imports, data), the peak inside the training window, and the difference."""
-    from harness.runner import run_isolated
+    from harness.isolation import run_isolated
 
     one = specs.from_dict(spec.to_dict(), ["training.epochs=1"])
     out = {}

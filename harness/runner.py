@@ -5,19 +5,16 @@ its last step; evaluation on the test set is timed on its own; time-to-target is
 training plus evaluation time up to the first evaluation that reaches the target. Data
 loading, model construction and everything logged happen outside these clocks.
 
-`run` works in the calling process; `run_isolated` runs it in a fresh spawned process,
-so that one engine's imports, threads and memory never touch another's figures.
+`run` works in the calling process; `harness.isolation.run_isolated` runs it in a fresh
+spawned process, so that one engine's imports, threads and memory never touch another's figures.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import multiprocessing as mp
 import statistics
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +39,6 @@ class TrainingDiverged(HarnessError):
 
     def __reduce__(self):  # picklable, to cross process boundaries (Ray tasks)
         return type(self), (self.epoch, self.loss)
-
-
-class RunFailed(HarnessError):
-    """A run in a child process ended without a result."""
 
 
 @dataclass(frozen=True)
@@ -211,140 +204,3 @@ def _train(model, inputs: RunInputs, metric: Metric, on_epoch: EpochCallback | N
         if on_epoch is not None:
             on_epoch(record)
     return clock
-
-
-# ---------------------------------------------------------------------------- fresh process
-
-
-def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | None, monitor_args: dict | None,
-           export_dir: str | None):
-    monitor = None
-    if monitor_args is not None:
-        from harness.monitor import Monitor
-
-        monitor = Monitor(**monitor_args)
-    try:
-        result = run(spec, engine, seed, threads=threads, monitor=monitor, export_dir=export_dir,
-                     on_epoch=lambda r: conn.send(("epoch", r)))
-        conn.send(("result", result))
-    except HarnessError as e:
-        conn.send(("error", (type(e).__name__, str(e), getattr(e, "epoch", None))))
-    except BaseException as e:  # a bug: send the traceback so the parent can record it
-        conn.send(("error", (type(e).__name__, f"{e}\n{traceback.format_exc()}", None)))
-    finally:
-        conn.close()
-
-
-class ChildError(HarnessError):
-    """An error raised inside a run's process, carried back to the parent."""
-
-    def __init__(self, kind: str, message: str, epoch: int | None = None) -> None:
-        super().__init__(message.splitlines()[0] if message else kind)
-        self.kind, self.details, self.epoch = kind, message, epoch
-
-    def __reduce__(self):
-        return type(self), (self.kind, self.details, self.epoch)
-
-
-def start_clean(proc: mp.Process) -> None:
-    """Start a spawned process without re-running the parent's main script in it.
-
-    spawn re-imports the parent's `__main__` by its path in the child: the harness script,
-    pytest, or a Ray worker's own script. Its imports would then load into the run's
-    process and count in its memory. The child needs only the target's module.
-    """
-    import sys
-
-    main = sys.modules["__main__"]
-    path = main.__dict__.pop("__file__", None)
-    try:
-        proc.start()
-    finally:
-        if path is not None:
-            main.__file__ = path
-
-
-class _PeakRss:
-    """The highest resident memory seen of a process, sampled from outside it."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        try:
-            self._proc = psutil.Process(pid)
-        except psutil.Error:
-            self._proc = None
-        self.mb = 0.0
-
-    def sample(self) -> None:
-        import psutil
-
-        if self._proc is not None:
-            try:
-                self.mb = max(self.mb, self._proc.memory_info().rss / 2**20)
-            except psutil.Error:
-                pass
-
-
-def died(engine: str, seed: int, exitcode: int | None, peak_mb: float) -> str:
-    """Why a run's process ended without a result, in words: a SIGKILL on Linux is most often the
-    kernel's out-of-memory killer."""
-    import signal
-
-    what = f"the {engine} run of seed {seed}"
-    if exitcode == -signal.SIGKILL:
-        return (f"{what} was killed (SIGKILL), probably by the kernel for lack of memory: its memory was "
-                f"{peak_mb:,.0f} MB when last seen; lower data.train_size or the batch size, or free memory")
-    if exitcode is not None and exitcode < 0:
-        return f"{what} was killed by signal {signal.Signals(-exitcode).name}"
-    return f"{what} died without a result (exit code {exitcode})"
-
-
-def run_isolated(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
-                 on_epoch: EpochCallback | None = None, monitor: dict | None = None,
-                 on_start: Callable[[int], None] | None = None, export_dir: str | None = None) -> RunResult:
-    """`run` in a fresh spawned process. Epoch records reach `on_epoch` as they come;
-    `on_start(pid)` learns the child's process id. A child that dies raises `RunFailed`."""
-    with fresh_process(_child, spec, engine, seed, threads, monitor, export_dir) as (proc, parent):
-        if on_start is not None:
-            on_start(proc.pid)
-        peak = _PeakRss(proc.pid)
-        while True:
-            try:
-                while not parent.poll(0.25):  # watch the child's memory while it works
-                    peak.sample()
-                kind, payload = parent.recv()
-            except EOFError:
-                proc.join()
-                raise RunFailed(died(engine, seed, proc.exitcode, peak.mb)) from None
-            if kind == "epoch":
-                if on_epoch is not None:
-                    on_epoch(payload)
-            elif kind == "result":
-                return payload
-            else:
-                raise ChildError(*payload)
-
-
-@contextlib.contextmanager
-def fresh_process(target: Callable[..., None], *args: Any) -> Iterator[tuple[mp.Process, Any]]:
-    """`target(conn, *args)` started in a fresh spawned process (`start_clean`); yields the process
-    and the receiving end of its pipe. On the way out the process is given 10 s to end, or stopped
-    at once when the caller leaves by an exception (an interrupt must not wait for it)."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
-    start_clean(proc)
-    child.close()
-    try:
-        yield proc, parent
-    except BaseException:
-        if proc.is_alive():
-            proc.terminate()
-        raise
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join()
-        parent.close()

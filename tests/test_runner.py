@@ -4,7 +4,8 @@ import signal
 import pytest
 
 from harness import spec
-from harness.runner import ChildError, RunFailed, TrainingDiverged, run, run_isolated
+from harness.isolation import ChildError, RunFailed, run_isolated
+from harness.runner import TrainingDiverged, run
 from tests.test_cli import ROOT
 
 EXPERIMENTS = ROOT / "experiments"
