@@ -29,10 +29,7 @@ def _check(args: argparse.Namespace) -> int:
     from harness import spec
 
     s = spec.load(args.experiment, args.set)
-    net = s.network
-    layers = " -> ".join([str(net.inputs), *(f"{h.units} {h.activation.name}" for h in net.hidden),
-                          f"{net.outputs} {net.output_activation.name}"])
-    print(f"{s.name}: {s.data.dataset}; {layers}; {s.training.loss}, {s.training.optimizer.name} "
+    print(f"{s.name}: {s.data.dataset}; {s.network.describe()}; {s.training.loss}, {s.training.optimizer.name} "
           f"lr {s.training.optimizer.learning_rate}, {s.training.epochs} epochs of batch "
           f"{s.training.batch_size}, {s.training.dtype}")
     return 0

@@ -27,6 +27,8 @@ def available() -> str:
 def unsupported(spec: ExperimentSpec) -> str:
     """Why MLPClassifier cannot stand for this experiment's network, or ""."""
     net, t = spec.network, spec.training
+    if not net.is_dense:
+        return "MLPClassifier takes dense networks (linear layers on flat input) only"
     acts = {a.name for a in net.activations[:-1]}
     if len(acts) != 1 or next(iter(acts)) not in ("relu", "tanh", "sigmoid", "identity"):
         return "MLPClassifier needs one hidden activation of relu, tanh, logistic or identity"

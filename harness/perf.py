@@ -21,7 +21,6 @@ fresh process, as `harness bench` measures it.
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 import tempfile
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from harness import layers as table
 from harness import machine
 from harness import spec as specs
 from harness.perf_runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
@@ -50,15 +50,12 @@ PLAN: dict[str, tuple[str, ...]] = {
 
 
 def train_flops_per_sample(network: specs.NetworkSpec) -> int:
-    """Matmul FLOPs of one training sample: forward x·Wᵀ, backward dW = gᵀx, and dx = g·W for
-    every layer but the first (2 FLOPs per multiply-add). A correct backward needs no more."""
-    pairs = list(itertools.pairwise(network.sizes))
-    macs = sum(i * o for i, o in pairs)
-    return 2 * (2 * macs + macs - pairs[0][0] * pairs[0][1])
+    """FLOPs of one training sample, as the layer table counts them (`harness.layers.train_flops`)."""
+    return table.train_flops(network.input_shape, network.all_layers)
 
 
 def infer_flops_per_sample(network: specs.NetworkSpec) -> int:
-    return 2 * sum(i * o for i, o in itertools.pairwise(network.sizes))
+    return table.forward_flops(network.input_shape, network.all_layers)
 
 
 def _in_fresh_process(target, *args, timeout: float = 900):

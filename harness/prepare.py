@@ -1,7 +1,8 @@
 """Everything both engines of a run share, made once: data, targets, initial parameters, threads.
 
-The initial parameters are drawn by the scratch engine's initializer from the seed and
-handed to every engine as plain arrays; the data is cast once to the run's dtype, its
+The initial parameters are drawn from the seed, layer by layer (`harness.init`), and
+handed to every engine as plain arrays; the data is cast once to the run's dtype and
+shaped as the network takes it (flat rows, or the dataset's own sample shape), its
 targets to the form the loss takes.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from harness import data as datasets
 from harness.errors import DataError, SpecError
-from harness.scratch.init import initial_parameters
+from harness.init import initial_parameters
 from harness.scratch.losses import get as get_loss
 from harness.spec import ExperimentSpec
 
@@ -46,9 +47,13 @@ def threads_for(spec: ExperimentSpec, override: int | None = None) -> int:
 def check_fits(spec: ExperimentSpec, info: datasets.DatasetInfo, n_train: int | None = None) -> None:
     """Refuse a network whose inputs or outputs do not fit the dataset, or a batch larger than it."""
     net = spec.network
-    if net.inputs != info.features:
+    if len(net.input_shape) == 1 and net.inputs != info.features:
         raise SpecError(f"network.inputs = {net.inputs}, but dataset {info.name!r} has {info.features} features "
                         f"per sample; set network.inputs = {info.features}")
+    if len(net.input_shape) > 1 and net.input_shape != info.shape:
+        raise SpecError(f"network.input_shape = {list(net.input_shape)}, but dataset {info.name!r} has samples of "
+                        f"shape {list(info.shape)}; set network.input_shape = {list(info.shape)} "
+                        f"(or [{info.features}] for a flat network)")
     if net.outputs != info.outputs:
         raise SpecError(f"network.outputs = {net.outputs}, but dataset {info.name!r} needs {info.outputs} "
                         f"output{'s' if info.outputs > 1 else ''}; set network.outputs = {info.outputs}")
@@ -77,9 +82,10 @@ def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     _check_finite(d)
     loss = get_loss(spec.training.loss)
     outputs = spec.network.outputs
+    shape = spec.network.input_shape  # the dataset's own shape, or flat: a view either way
     return RunInputs(
         spec=spec, seed=seed, data=d,
-        x_train=d.x_train, y_train=loss.targets(d.y_train, outputs, dtype),
-        x_test=d.x_test, y_test=loss.targets(d.y_test, outputs, dtype),
-        initial=initial_parameters(spec.network.sizes, spec.network.init, seed, dtype),
+        x_train=d.x_train.reshape(len(d.x_train), *shape), y_train=loss.targets(d.y_train, outputs, dtype),
+        x_test=d.x_test.reshape(len(d.x_test), *shape), y_test=loss.targets(d.y_test, outputs, dtype),
+        initial=initial_parameters(spec.network, seed=seed, dtype=dtype),
     )

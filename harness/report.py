@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness import machine, tracking
 from harness.errors import HarnessError, NothingToReport, SpecError
+from harness.spec import network_from_dict, set_path
 
 # (metric key in the child runs, column title, format)
 COLUMNS = [
@@ -247,11 +248,35 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
     return "\n".join(lines)
 
 
+def _network(run: pd.Series) -> str:
+    """The network a run logged (its `network.*` parameters), described as the spec describes it."""
+    raw: dict = {}
+    for key, value in run.items():
+        if isinstance(key, str) and key.startswith("params.network.") and isinstance(value, str):
+            try:
+                parsed = json.loads(value) if value[:1] in "[{" else value
+            except json.JSONDecodeError:
+                parsed = value
+            set_path(raw, key.removeprefix("params."), _number(parsed), "logged parameter")
+    try:
+        return network_from_dict(raw["network"], source="logged parameters").describe().replace(" -> ", " → ")
+    except (SpecError, KeyError):
+        return "(not recorded)"
+
+
+def _number(value):
+    """A logged scalar back as the number it was (MLflow stores parameters as text)."""
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
+
+
 def _architecture(run: pd.Series) -> str:
-    hidden = json.loads(run.get("params.network.hidden") or "[]")
-    layers = [run["params.network.inputs"], *(f"{h['units']} {h['activation']['name']}" for h in hidden),
-              f"{run['params.network.outputs']} {run['params.network.output_activation.name']}"]
-    return (f"Network {' → '.join(str(x) for x in layers)}; loss {run['params.training.loss']}, optimizer "
+    return (f"Network {_network(run)}; loss {run['params.training.loss']}, optimizer "
             f"{run['params.training.optimizer.name']} (lr {run['params.training.optimizer.learning_rate']}), "
             f"{run['params.training.epochs']} epochs of batch {run['params.training.batch_size']}, "
             f"{run['params.training.dtype']}, {run['params.threads']} thread(s).")

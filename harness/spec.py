@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import catalog
+from harness import layers as table
 from harness.errors import SpecError, suggest, unknown_name
+from harness.layers import IDENTITY, ActivationSpec, LayerSpec, ShapeError
 
 DTYPES = ("float32", "float64")
 MAX_NAME = 64
@@ -30,37 +33,72 @@ MAX_FILE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class ActivationSpec:
-    name: str
-    params: tuple[tuple[str, float], ...] = ()
-
-    def kwargs(self) -> dict[str, float]:
-        return dict(self.params)
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    units: int
-    activation: ActivationSpec
-
-
-@dataclass(frozen=True)
 class NetworkSpec:
-    inputs: int
+    """The layers of the file (`hidden` or `layers`) and the output layer, a linear layer of
+    `outputs` units that `outputs` and `output_activation` describe. `inputs` + `hidden` in a
+    file is shorthand for `input_shape = [inputs]` and linear layers: both build this."""
+
+    input_shape: tuple[int, ...]
     outputs: int
-    hidden: tuple[LayerSpec, ...] = ()
-    output_activation: ActivationSpec = ActivationSpec("identity")
+    layers: tuple[LayerSpec, ...] = ()
+    output_activation: ActivationSpec = IDENTITY
     init: str = "xavier_uniform"
 
     @property
+    def all_layers(self) -> tuple[LayerSpec, ...]:
+        """Every layer, the output layer last; parameter names count in this list (`layers.i.weight`)."""
+        return (*self.layers, table.linear(self.outputs, self.output_activation))
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The shape of one sample before every layer and after the last."""
+        return table.shapes(self.input_shape, self.all_layers)
+
+    @property
+    def inputs(self) -> int:
+        """Features per input sample (the product of the input shape)."""
+        return math.prod(self.input_shape)
+
+    @property
+    def is_dense(self) -> bool:
+        """Flat input and linear layers only: what `inputs` + `hidden` can write."""
+        return len(self.input_shape) == 1 and all(layer.type == "linear" for layer in self.layers)
+
+    @property
+    def hidden(self) -> tuple[LayerSpec, ...]:
+        return self.layers
+
+    @property
     def sizes(self) -> list[int]:
-        """Widths of every layer, input first: [inputs, *hidden units, outputs]."""
-        return [self.inputs, *(h.units for h in self.hidden), self.outputs]
+        """Widths of every layer of a dense network, input first: [inputs, *hidden units, outputs]."""
+        if not self.is_dense:
+            raise ValueError("sizes describes dense networks only; ask `shapes` of a network with other layers")
+        return [self.inputs, *(h.units for h in self.layers), self.outputs]
 
     @property
     def activations(self) -> list[ActivationSpec]:
-        """The activation after each linear layer, the output's last."""
-        return [*(h.activation for h in self.hidden), self.output_activation]
+        """The activation after each layer that takes one, the output's last."""
+        return [layer.activation for layer in self.all_layers if layer.kind.activation]
+
+    def describe(self) -> str:
+        """One line: `784 -> 128 relu -> 10 softmax`, or `[1, 28, 28] -> conv2d 6 k5 p2 relu -> ...`."""
+        first = str(self.inputs) if len(self.input_shape) == 1 else str(list(self.input_shape))
+        return " -> ".join([first, *(_describe_layer(layer) for layer in self.all_layers)])
+
+
+def _describe_layer(layer: LayerSpec) -> str:
+    if layer.type == "linear":
+        head = str(layer.units)
+    else:
+        short = {"filters": "", "kernel": "k", "stride": "s", "padding": "p"}
+        parts = [f"{short.get(k, k + '=')}{table.setting_to_plain(v)}".replace(" ", "") for k, v in layer.settings
+                 if not (k == "stride" and v == (1, 1) and layer.type == "conv2d")
+                 and not (k == "padding" and v == (0, 0))
+                 and not (k == "stride" and layer.type.endswith("pool2d") and v == layer.get("kernel"))]
+        head = " ".join([layer.type, *parts])
+    if layer.kind.activation and layer.activation.name != "identity":
+        head += f" {layer.activation.name}"
+    return head
 
 
 @dataclass(frozen=True)
@@ -250,9 +288,10 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(network, dict):
         if isinstance(network.get("output_activation"), str):
             network["output_activation"] = {"name": network["output_activation"]}
-        for layer in network.get("hidden", []) if isinstance(network.get("hidden"), list) else []:
-            if isinstance(layer, dict) and isinstance(layer.get("activation"), str):
-                layer["activation"] = {"name": layer["activation"]}
+        for key in ("hidden", "layers"):
+            for layer in network.get(key, []) if isinstance(network.get(key), list) else []:
+                if isinstance(layer, dict) and isinstance(layer.get("activation"), str):
+                    layer["activation"] = {"name": layer["activation"]}
     return raw
 
 
@@ -331,17 +370,14 @@ def _fail(key: str, value: Any, why: str) -> Any:
 
 
 def _registries() -> dict[str, Mapping[str, Any]]:
-    # Imported here, not at the top: the engine packages import this module for its types.
+    # Imported here, not at the top: harness.engines imports this module for its types.
     from harness.data import DATASETS
     from harness.engines import ENGINE_NAMES
     from harness.metrics import METRICS
-    from harness.scratch.activations import ACTIVATIONS
-    from harness.scratch.init import INITIALIZERS
-    from harness.scratch.losses import LOSSES
-    from harness.scratch.optim import OPTIMIZERS
 
-    return {"activation": ACTIVATIONS, "initializer": INITIALIZERS, "loss": LOSSES,
-            "optimizer": OPTIMIZERS, "dataset": DATASETS, "engine": ENGINE_NAMES, "metric": METRICS}
+    return {"activation": catalog.ACTIVATIONS, "initializer": dict.fromkeys(catalog.INITIALIZERS),
+            "loss": catalog.LOSSES, "optimizer": catalog.OPTIMIZERS, "dataset": DATASETS, "engine": ENGINE_NAMES,
+            "metric": METRICS, "layer": table.KINDS}
 
 
 def _name(t: _Table, key: str, kind: str, registry: Mapping[str, Any], default: Any = _REQUIRED) -> str:
@@ -440,24 +476,100 @@ def _activation(t: _Table, key: str, reg, hidden: bool, default: Any = _REQUIRED
     return ActivationSpec(name, tuple(params))
 
 
+MAX_PAIR = 1 << 16  # kernel, stride, padding
+MAX_SAMPLE = 1 << 26  # values in one sample at any layer: past this one sample fills gigabytes
+MAX_PARAMS = 1 << 28  # parameters of one layer
+
+
 def _network(t: _Table, reg) -> NetworkSpec:
-    inputs = _positive(t, "inputs", maximum=MAX_WIDTH)
+    """`[network]` in either form: `inputs` + `hidden` (linear layers), or `input_shape` + `layers`."""
+    for short, general in (("inputs", "input_shape"), ("hidden", "layers")):
+        if short in t.raw and general in t.raw:
+            raise SpecError(f"{t.key(short)} and {t.key(general)} are two ways to say one thing: keep one")
+    if "input_shape" in t.raw:
+        input_shape = _shape(t, "input_shape")
+    else:
+        input_shape = (_positive(t, "inputs", maximum=MAX_WIDTH),)
     outputs = _positive(t, "outputs", maximum=MAX_WIDTH)
-    layers = t.get("hidden", list, [])
-    hidden = []
-    for i, raw in enumerate(layers):
-        layer = _Table(raw, t.key(f"hidden.{i}"))
-        hidden.append(LayerSpec(units=_positive(layer, "units", maximum=MAX_WIDTH),
-                                activation=_activation(layer, "activation", reg, hidden=True)))
-        layer.done()
+    if "layers" in t.raw:
+        layers = tuple(_layer(_Table(raw, t.key(f"layers.{i}")), reg)
+                       for i, raw in enumerate(t.get("layers", list)))
+    else:
+        layers = tuple(_hidden(_Table(raw, t.key(f"hidden.{i}")), reg)
+                       for i, raw in enumerate(t.get("hidden", list, [])))
     output = _activation(t, "output_activation", reg, hidden=False, default={"name": "identity"})
     if output.name == "softmax" and outputs < 2:
         raise SpecError(f"{t.key('output_activation')} = 'softmax' needs outputs >= 2, got outputs = {outputs}; "
                         "for one output use sigmoid")
     init = _name(t, "init", "initializer", reg["initializer"], "xavier_uniform")
     t.done()
-    return NetworkSpec(inputs=inputs, outputs=outputs, hidden=tuple(hidden),
-                       output_activation=output, init=init)
+    spec = NetworkSpec(input_shape=input_shape, outputs=outputs, layers=layers, output_activation=output, init=init)
+    _check_shapes(spec, t)
+    return spec
+
+
+def _shape(t: _Table, key: str) -> tuple[int, ...]:
+    shape = t.get(key, list, check=lambda v: 1 <= len(v) <= 3,
+                  allowed="must list 1 to 3 sizes: [features], or [channels, height, width]")
+    for i, n in enumerate(shape):
+        _typed(n, int, t.key(f"{key}.{i}"))
+        if not 1 <= n <= MAX_WIDTH:
+            _fail(t.key(f"{key}.{i}"), n, f"must be an integer from 1 to {MAX_WIDTH:,}")
+    return tuple(shape)
+
+
+def _hidden(t: _Table, reg) -> LayerSpec:
+    """One entry of the `hidden` shorthand: a linear layer whose activation must be named."""
+    layer = table.linear(_positive(t, "units", maximum=MAX_WIDTH), _activation(t, "activation", reg, hidden=True))
+    t.done()
+    return layer
+
+
+def _layer(t: _Table, reg) -> LayerSpec:
+    """One entry of `layers`: its `type`, the keys of that kind (defaults filled in), its activation."""
+    kind = reg["layer"][_name(t, "type", "layer type", reg["layer"])]
+    settings: dict[str, Any] = {}
+    for key, k in kind.keys.items():
+        default = settings.get(k.same_as) if k.same_as else k.default
+        if k.form == "int":
+            settings[key] = _positive(t, key, default if default is not None else _REQUIRED, maximum=MAX_WIDTH)
+        else:
+            settings[key] = _pair(t, key, default, k.minimum)
+    activation = (_activation(t, "activation", reg, hidden=True, default={"name": "identity"})
+                  if kind.activation else IDENTITY)
+    t.done()
+    return LayerSpec(kind.name, tuple(settings.items()), activation)
+
+
+def _pair(t: _Table, key: str, default: Any, minimum: int) -> tuple[int, int]:
+    """An int or an [h, w] pair, as (h, w)."""
+    allowed = f"must be an integer from {minimum} to {MAX_PAIR:,}, or a pair of them [height, width]"
+    value = t.get(key, (int, list), _REQUIRED if default is None else default, allowed=allowed)
+    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= MAX_PAIR
+                                 for v in pair):
+        _fail(t.key(key), value, allowed)
+    return pair  # type: ignore[return-value]
+
+
+def _check_shapes(spec: NetworkSpec, t: _Table) -> None:
+    """Every layer must take the shape the one before it gives, and none may make an empty output."""
+    where = "layers" if not spec.is_dense or "layers" in t.raw else "hidden"
+    shape = spec.input_shape
+    for i, layer in enumerate(spec.all_layers):
+        name = (f"the output layer (linear, outputs = {spec.outputs})" if i == len(spec.layers)
+                else f"{t.key(f'{where}.{i}')} ({layer.type})")
+        try:
+            params = layer.param_shapes(shape)
+            out = layer.out_shape(shape)
+        except ShapeError as e:
+            raise SpecError(f"{name} on input {list(shape)}: {e}") from None
+        if any(math.prod(p) > MAX_PARAMS for p in params.values()):
+            raise SpecError(f"{name} on input {list(shape)}: more than {MAX_PARAMS:,} parameters")
+        if math.prod(out) > MAX_SAMPLE:
+            raise SpecError(f"{name} on input {list(shape)}: makes {math.prod(out):,} values per sample; "
+                            f"at most {MAX_SAMPLE:,} are allowed")
+        shape = out
 
 
 _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool], str]] = {
@@ -474,7 +586,7 @@ _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool
 
 def _optimizer(t: _Table, reg) -> OptimizerSpec:
     name = _name(t, "name", "optimizer", reg["optimizer"], "sgd")
-    defaults = reg["optimizer"][name].defaults
+    defaults = reg["optimizer"][name]
     settings = {}
     for key, default in defaults.items():
         kind, check, allowed = _OPTIMIZER_CHECKS[key]
@@ -493,7 +605,7 @@ def _optimizer(t: _Table, reg) -> OptimizerSpec:
 
 def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
     loss = _name(t, "loss", "loss", reg["loss"])
-    allowed_outputs = reg["loss"][loss].allowed_outputs
+    allowed_outputs = reg["loss"][loss]
     out = network.output_activation.name
     if allowed_outputs is not None and out not in allowed_outputs:
         raise SpecError(f"training.loss = {loss!r} needs network.output_activation = "
@@ -562,6 +674,8 @@ def _short(value: Any) -> str:
 
 
 def _plain(obj: Any) -> Any:
+    if isinstance(obj, NetworkSpec):
+        return _plain_network(obj)
     if isinstance(obj, ActivationSpec):
         return {"name": obj.name, **obj.kwargs()}
     if isinstance(obj, OptimizerSpec):
@@ -580,6 +694,24 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (tuple, list)):
         return [_plain(v) for v in obj]
     return obj
+
+
+def _plain_network(net: NetworkSpec) -> dict[str, Any]:
+    """A dense network in the shorthand it was (or could have been) written in, any other in full."""
+    out: dict[str, Any] = {}
+    if net.is_dense:
+        out["inputs"] = net.inputs
+        out["outputs"] = net.outputs
+        out["hidden"] = [{"units": h.units, "activation": _plain(h.activation)} for h in net.layers]
+    else:
+        out["input_shape"] = list(net.input_shape)
+        out["outputs"] = net.outputs
+        out["layers"] = [{"type": layer.type, **{k: table.setting_to_plain(v) for k, v in layer.settings},
+                          **({"activation": _plain(layer.activation)} if layer.kind.activation else {})}
+                         for layer in net.layers]
+    out["output_activation"] = _plain(net.output_activation)
+    out["init"] = net.init
+    return out
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -42,6 +42,12 @@ class DatasetInfo:
     metric: str = "accuracy"  # the usual test metric, for a model evaluated without its experiment
     size: int | None = None  # training rows before train_size and validation; None: known only once read
     max_train_size: int | None = None  # the most rows a generated dataset makes (None: its own size bounds it)
+    sample_shape: tuple[int, ...] | None = None  # the natural shape of a sample (images: channels, height, width)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """A sample's natural shape; loaders give flat rows of `features` values in this order."""
+        return self.sample_shape or (self.features,)
 
     def train_rows(self, spec) -> int | None:
         """How many training rows a DataSpec leaves, without reading the data (None if unknown);

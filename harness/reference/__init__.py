@@ -1,6 +1,6 @@
 """The PyTorch twin of the scratch engine: the only package of the harness that imports torch."""
 
 from harness.reference.engine import TorchEngine
-from harness.reference.modules import MLP
+from harness.reference.modules import MLP, Net
 
-__all__ = ["MLP", "TorchEngine"]
+__all__ = ["MLP", "Net", "TorchEngine"]

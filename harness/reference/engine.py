@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from harness.metrics import get as get_metric
-from harness.reference.modules import MLP
+from harness.reference.modules import Net
 from harness.spec import NetworkSpec, TrainingSpec
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -44,7 +44,7 @@ class TorchEngine:
         self.network, self.training = network, training
         self.dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
-        self.model = MLP(network, self.dtype, logits_out=fused_with == network.output_activation.name)
+        self.model = Net(network, self.dtype, logits_out=fused_with == network.output_activation.name)
         self.model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=training.dtype)) for k, v in params.items()})
         self.loss_fn = loss_cls()
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
@@ -118,7 +118,7 @@ class TorchEngine:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        example = torch.zeros(2, self.network.inputs, dtype=self.dtype)
+        example = torch.zeros(2, *self.network.input_shape, dtype=self.dtype)
         self.model.eval()
         quiet = logging.getLogger("torch.onnx")
         level = quiet.level
@@ -141,7 +141,7 @@ class TorchEngine:
 class _Predicting(nn.Module):
     """The model as a user deploys it: inputs in, output activations out."""
 
-    def __init__(self, mlp: MLP) -> None:
+    def __init__(self, mlp: Net) -> None:
         super().__init__()
         self.mlp = mlp
 

@@ -1,13 +1,13 @@
-"""torch.nn modules built from a `NetworkSpec`, as a PyTorch user would write them."""
+"""torch.nn modules built from a `NetworkSpec`, one handler per layer kind, as a PyTorch user would write them."""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from harness.spec import ActivationSpec, NetworkSpec
+from harness.spec import ActivationSpec, LayerSpec, NetworkSpec
 
 
 def activation_module(spec: ActivationSpec) -> nn.Module:
@@ -26,8 +26,33 @@ def activation_module(spec: ActivationSpec) -> nn.Module:
     }[spec.name]()
 
 
-class MLP(nn.Module):
-    """Linear layers named `layers.i`, each followed by its activation.
+def _conv2d(s: LayerSpec, shape: tuple[int, ...], dtype: torch.dtype) -> nn.Module:
+    return nn.Conv2d(shape[0], s.get("filters"), s.get("kernel"), s.get("stride"), s.get("padding"), dtype=dtype)
+
+
+# layer kind -> its torch module, from the layer's spec, its input shape and the dtype
+LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]] = {
+    "linear": lambda s, shape, dtype: nn.Linear(shape[0], s.get("units"), dtype=dtype),
+    "conv2d": _conv2d,
+    "maxpool2d": lambda s, shape, dtype: nn.MaxPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),
+    "avgpool2d": lambda s, shape, dtype: nn.AvgPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),
+    "flatten": lambda s, shape, dtype: nn.Flatten(),
+}
+
+
+def layer_modules(spec: NetworkSpec, dtype: torch.dtype) -> list[tuple[nn.Module, nn.Module]]:
+    """(layer, activation) modules for every layer of the spec, the output layer last; a layer
+    kind without an activation gets nn.Identity."""
+    out = []
+    for layer, shape in zip(spec.all_layers, spec.shapes, strict=False):
+        act = activation_module(layer.activation) if layer.kind.activation else nn.Identity()
+        out.append((LAYER_MODULES[layer.type](layer, shape, dtype), act))
+    return out
+
+
+class Net(nn.Module):
+    """The layers named `layers.i` (torch's state-dict names, as the scratch engine names them),
+    each followed by its activation in `acts.i`.
 
     `forward` returns logits when the loss is computed from them (sigmoid + bce,
     softmax + cross_entropy) and the output activation otherwise; `predict` always
@@ -36,8 +61,9 @@ class MLP(nn.Module):
 
     def __init__(self, spec: NetworkSpec, dtype: torch.dtype, logits_out: bool) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(i, o, dtype=dtype) for i, o in itertools.pairwise(spec.sizes))
-        self.acts = nn.ModuleList(activation_module(a) for a in spec.activations)
+        modules = layer_modules(spec, dtype)
+        self.layers = nn.ModuleList(layer for layer, _ in modules)
+        self.acts = nn.ModuleList(act for _, act in modules)
         self.logits_out = logits_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,3 +77,6 @@ class MLP(nn.Module):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)
         return self.acts[-1](out) if self.logits_out else out
+
+
+MLP = Net  # the name of the dense-only twin, kept for scripts

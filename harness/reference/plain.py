@@ -11,7 +11,6 @@ machine's compiler); the first steps pay for the compilation and belong to the w
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 
 from harness.reference.engine import DTYPES, LOSSES, make_optimizer
-from harness.reference.modules import activation_module
+from harness.reference.modules import activation_module, layer_modules
 from harness.spec import NetworkSpec, TrainingSpec
 
 
@@ -29,22 +28,22 @@ class PlainTorch:
         dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
         layers: list[nn.Module] = []
-        acts = list(network.activations)
-        for i, (n_in, n_out) in enumerate(itertools.pairwise(network.sizes)):
-            linear = nn.Linear(n_in, n_out, dtype=dtype)
+        modules = layer_modules(network, dtype)
+        for i, (layer, act) in enumerate(modules):
             with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.weight"])))
-                linear.bias.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.bias"])))
-            layers.append(linear)
-            last = i == len(acts) - 1
-            if not (last and fused_with == acts[i].name) and acts[i].name != "identity":
-                layers.append(activation_module(acts[i]))  # the loss takes logits where it fuses
+                for name, p in layer.named_parameters():
+                    p.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.{name}"])))
+            layers.append(layer)
+            last = i == len(modules) - 1
+            if not (last and fused_with == network.output_activation.name) and not isinstance(act, nn.Identity):
+                layers.append(act)  # the loss takes logits where it fuses
         self.model = nn.Sequential(*layers)
         self.step_model = torch.compile(self.model) if compile else self.model
         self.loss_fn = loss_cls()
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
                                         training.optimizer.kwargs())
-        self.output = activation_module(acts[-1]) if fused_with == acts[-1].name else nn.Identity()
+        out_act = network.output_activation
+        self.output = activation_module(out_act) if fused_with == out_act.name else nn.Identity()
 
     @staticmethod
     def slice_batches(x: np.ndarray, y: np.ndarray, plan: Sequence[np.ndarray]) -> list[tuple[torch.Tensor, ...]]:

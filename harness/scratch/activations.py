@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from harness import catalog
 from harness.errors import SpecError, unknown_name
 
 
@@ -132,7 +133,7 @@ class LeakyReLU(Activation):
     """f(z) = z for z > 0, slope·z otherwise (torch's negative_slope, default 0.01)."""
 
     name = "leaky_relu"
-    defaults = {"slope": 0.01}
+    defaults = dict(catalog.ACTIVATIONS["leaky_relu"].defaults)
 
     def forward(self, z, out=None):
         return _into(np.where(z > 0, z, z * z.dtype.type(self.params["slope"])), out)
@@ -145,7 +146,7 @@ class ELU(Activation):
     """f(z) = z for z > 0, alpha·(exp z - 1) otherwise; f'(z) = alpha·exp z for z <= 0."""
 
     name = "elu"
-    defaults = {"alpha": 1.0}
+    defaults = dict(catalog.ACTIVATIONS["elu"].defaults)
 
     def forward(self, z, out=None):
         alpha = z.dtype.type(self.params["alpha"])
@@ -195,7 +196,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
-    hidden_ok = False
+    hidden_ok = catalog.ACTIVATIONS["softmax"].hidden_ok
     needs_z = False
 
     def forward(self, z, out=None):

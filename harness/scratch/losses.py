@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from harness import catalog
 from harness.errors import SpecError, unknown_name
 from harness.scratch.activations import row_max, row_sum
 
@@ -71,7 +72,7 @@ class BCE(Loss):
 
     name = "bce"
     fused_with = "sigmoid"
-    allowed_outputs = ("sigmoid",)
+    allowed_outputs = catalog.LOSSES["bce"]
 
     def value(self, a, y):
         with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped
@@ -115,7 +116,7 @@ class CrossEntropy(Loss):
 
     name = "cross_entropy"
     fused_with = "softmax"
-    allowed_outputs = ("softmax",)
+    allowed_outputs = catalog.LOSSES["cross_entropy"]
     _eye: np.ndarray | None = None  # the one-hot rows of fused_head, kept between calls
 
     def targets(self, y, outputs, dtype):

@@ -1,4 +1,5 @@
-"""A feed-forward network of Dense layers, each followed by its own activation.
+"""A feed-forward network: a list of layers (the layer table's kinds, each followed by its
+activation as a layer of its own) and an output head.
 
 Backpropagation walks the layers in reverse. At the output it uses the fused gradient
 dL/dz = (a - y)/n when the loss was derived for that output activation (sigmoid + bce,
@@ -8,7 +9,7 @@ computes the gradient with respect to the data.
 
 from __future__ import annotations
 
-import itertools
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from harness.batches import epoch_batches
+from harness.init import initial_parameters
 from harness.metrics import get as get_metric
 from harness.scratch import activations, losses, optim
-from harness.scratch.init import initial_parameters
-from harness.scratch.layers import Dense
+from harness.scratch.layers import LAYERS, ActivationLayer, Layer
 from harness.spec import NetworkSpec, OptimizerSpec
 
 BatchOrder = Callable[[int], Iterable[np.ndarray]]
@@ -28,12 +29,12 @@ PREDICT_BLOCK = 1024  # rows per block in predict: large enough for BLAS, small 
 
 class Network:
     """Built from a `NetworkSpec` and either a seed (parameters drawn by its initializer)
-    or given parameters (`{"layers.i.weight": (out, in), "layers.i.bias": (out,)}`).
+    or given parameters (`{"layers.i.weight": ..., "layers.i.bias": ...}`, torch's names,
+    i counting the spec's layers, the output layer last).
 
     All parameters live in one flat array, and all their gradients in another, each layer
     holding views into them: the optimizer updates the whole network in a few array
-    operations, whatever its depth. Training reuses per-batch-size buffers (`_Workspace`)
-    for the batch, every layer's pre-activations, activations and gradients.
+    operations, whatever its depth. Each layer keeps its own buffers per batch size.
     """
 
     def __init__(self, spec: NetworkSpec, params: dict[str, np.ndarray] | None = None, *,
@@ -41,27 +42,41 @@ class Network:
         self.spec = spec
         self.dtype = np.dtype(dtype)
         if params is None:
-            params = initial_parameters(spec.sizes, spec.init, seed, self.dtype)
-        shapes = _parameter_shapes(spec)
+            params = initial_parameters(spec, seed=seed, dtype=self.dtype)
+        self.layers: list[Layer] = []
+        owned: list[tuple[str, Layer]] = []  # (name prefix, layer) of the layers with parameters
+        table_layers = spec.all_layers
+        for i, (layer_spec, shape) in enumerate(zip(table_layers, spec.shapes, strict=False)):
+            layer = LAYERS[layer_spec.type](layer_spec, shape, self.dtype)
+            self.layers.append(layer)
+            if layer.param_shapes():
+                owned.append((f"layers.{i}", layer))
+            act = layer_spec.activation
+            if i < len(table_layers) - 1 and layer_spec.kind.activation and act.name != "identity":
+                self.layers.append(ActivationLayer(activations.get(act.name, **act.kwargs()), layer_spec,
+                                                   layer.out_shape, self.dtype))
+        self.output = activations.get(spec.output_activation.name, **spec.output_activation.kwargs())
+        shapes = {f"{prefix}.{name}": shape for prefix, layer in owned for name, shape in layer.param_shapes().items()}
         _check_parameters(spec, params, shapes)
-        total = sum(int(np.prod(s)) for s in shapes.values())
+        total = sum(math.prod(s) for s in shapes.values())
         self._flat = np.empty(total, dtype=self.dtype)
         self._flat_grad = np.zeros(total, dtype=self.dtype)
         self._params, self._grads = {}, {}
         offset = 0
         for name, shape in shapes.items():
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             self._params[name] = self._flat[offset:offset + size].reshape(shape)
             self._grads[name] = self._flat_grad[offset:offset + size].reshape(shape)
             self._params[name][...] = params[name]
             offset += size
-        self.layers = [Dense(self._params[f"layers.{i}.weight"], self._params[f"layers.{i}.bias"],
-                             self._grads[f"layers.{i}.weight"], self._grads[f"layers.{i}.bias"])
-                       for i in range(len(spec.sizes) - 1)]
-        self.activations = [activations.get(a.name, **a.kwargs()) for a in spec.activations]
-        self._workspaces: dict[int, _Workspace] = {}
-        self._inference: dict[int, _Workspace] = {}
-        self._last: tuple[np.ndarray, _Workspace] | None = None  # (input, buffers) of the last forward
+        for prefix, layer in owned:
+            names = layer.param_shapes()
+            layer.bind({n: self._params[f"{prefix}.{n}"] for n in names},
+                       {n: self._grads[f"{prefix}.{n}"] for n in names})
+        self._first_weighted = next(i for i, layer in enumerate(self.layers) if layer.param_shapes())
+        self._batches: dict[int, _Batch] = {}
+        self._heads: dict[tuple[int, bool], _Head] = {}
+        self._last: tuple[np.ndarray, _Head] | None = None  # (output logits, head) of the last forward
 
     # -- state
 
@@ -73,56 +88,47 @@ class Network:
         """A copy of the gradients left by the last `backward`, by parameter name."""
         return {k: v.copy() for k, v in self._grads.items()}
 
-    def _workspace(self, n: int, pool: dict[int, _Workspace] | None = None) -> _Workspace:
-        """The buffers for batches of n rows, from the training pool or another (predict keeps its own)."""
-        pool = self._workspaces if pool is None else pool
-        ws = pool.get(n)
-        if ws is None:
-            if len(pool) >= 4:  # a caller cycling through batch sizes: do not hoard memory
-                pool.clear()
-            ws = pool[n] = _Workspace(n, self.spec.sizes, self.activations, self.dtype)
-        return ws
+    def _head(self, n: int, training: bool = True) -> _Head:
+        """The output buffers for batches of n rows, one set for training and one for predict."""
+        head = self._heads.get((n, training))
+        if head is None:
+            if len(self._heads) >= 8:  # a caller cycling through batch sizes: do not hoard memory
+                self._heads.clear()
+            head = self._heads[n, training] = _Head(n, self.spec.outputs, self.output, self.dtype)
+        return head
 
     # -- computation
 
     def forward(self, x: np.ndarray, head: bool = True) -> np.ndarray:
         """Output activations of a batch, caching what `backward` needs. The result lives in
         the network's buffers: it is valid until the next `forward` of the same batch size.
-        With `head=False` the output layer stops at its logits (a fused loss applies the
-        activation itself)."""
-        x = self._input(x)
-        ws = self._workspace(len(x))
-        self._last = (x, ws)
-        return self._through(x, ws, head)
+        With `head=False` the output stops at its logits (a fused loss applies the activation)."""
+        return self._through(self._input(x), True, head)
 
-    def _through(self, x: np.ndarray, ws: _Workspace, head: bool = True) -> np.ndarray:
-        """Every layer on a batch, in the buffers of `ws`; the last stops at its logits without `head`."""
-        a = x
-        last = len(self.layers) - 1
-        for i, (layer, act) in enumerate(zip(self.layers, self.activations, strict=True)):
-            z = layer.forward(a, out=ws.z[i])
-            a = act.forward(z, out=ws.a[i]) if head or i < last else z
-        return a
+    def _through(self, x: np.ndarray, training: bool, head: bool = True) -> np.ndarray:
+        """Every layer on a batch; the output activation too unless `head` is false."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        h = self._head(len(x), training)
+        if training:
+            self._last = (x, h)
+        return self.output.forward(x, out=h.a) if head else x
 
     def backward(self, y: np.ndarray, loss: losses.Loss) -> float:
         """Loss of the last `forward` against targets `y`, and every parameter's gradient."""
         if self._last is None:
             raise RuntimeError("backward needs a forward first")
-        x, ws = self._last
-        last = len(self.layers) - 1
-        z, a, g = ws.z[last], ws.a[last], ws.g[last]
-        out_act = self.activations[last]
-        if loss.fused_with == out_act.name:
-            value = loss.fused_head(z, y, out_act, a, g)
+        z, h = self._last
+        if loss.fused_with == self.output.name:
+            value = loss.fused_head(z, y, self.output, h.a, h.g)
         else:
+            a = self.output.forward(z, out=h.a)
             value = loss.value(a, y)
-            out_act.backward(z, a, loss.grad(a, y), out=g)
-        for i in range(last, -1, -1):
-            if i == 0:
-                self.layers[0].backward(ws.g[0], x)
-            else:
-                grad_a = self.layers[i].backward(ws.g[i], ws.a[i - 1], input_grad=ws.g[i - 1])
-                self.activations[i - 1].backward(ws.z[i - 1], ws.a[i - 1], grad_a, out=grad_a)
+            self.output.backward(z, a, loss.grad(a, y), out=h.g)
+        g = h.g
+        first = self._first_weighted
+        for i in range(len(self.layers) - 1, first - 1, -1):  # below the first weights nothing learns
+            g = self.layers[i].backward(g, need_dx=i > first)
         return value
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -132,7 +138,7 @@ class Network:
         out = np.empty((len(x), self.spec.outputs), dtype=self.dtype)
         for start in range(0, len(x), PREDICT_BLOCK):
             block = x[start:start + PREDICT_BLOCK]
-            out[start:start + len(block)] = self._through(block, self._workspace(len(block), self._inference))
+            out[start:start + len(block)] = self._through(block, training=False)
         return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str = "accuracy",
@@ -152,20 +158,23 @@ class Network:
                     loss: losses.Loss, optimizer: optim.Optimizer) -> float:
         """One pass over `batches` (index arrays into x, y); the sample-weighted mean batch loss.
 
-        Each batch is gathered into the workspace with `take(..., out=, mode="clip")`, which
+        Each batch is gathered into a buffer of its size with `take(..., out=, mode="clip")`, which
         skips NumPy's buffered bounds-checking path (the indices come from `epoch_batches`).
         """
         total, seen = 0.0, 0
         grads = {"all": self._flat_grad}
-        head = loss.fused_with != self.activations[-1].name
+        head = loss.fused_with != self.output.name
         for idx in batches:
             n = len(idx)
-            ws = self._workspace(n)
+            batch = self._batches.get(n)
+            if batch is None:
+                if len(self._batches) >= 4:
+                    self._batches.clear()
+                batch = self._batches[n] = _Batch(n, self.spec.input_shape, self.dtype)
             # the methods, not np.take: its wrapper costs more than the take itself on small batches
-            xb = x.take(idx, 0, ws.x, "clip")
-            yb = y.take(idx, 0, ws.targets(y), "clip")
-            self._last = (xb, ws)  # as forward() would, without its checks on every step
-            self._through(xb, ws, head)
+            xb = x.take(idx, 0, batch.x, "clip")
+            yb = y.take(idx, 0, batch.targets(y), "clip")
+            self._through(xb, True, head)
             total += self.backward(yb, loss) * n
             optimizer.step(grads)
             seen += n
@@ -202,9 +211,14 @@ class Network:
         return [self.train_epoch(x, y, batch_indices(e), loss, opt) for e in range(epochs)]
 
     def _input(self, x: np.ndarray) -> np.ndarray:
+        """x as (n, *input_shape) in the network's dtype; flat rows of an image network are reshaped."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        if x.ndim != 2 or x.shape[1] != self.spec.inputs:
-            raise ValueError(f"the model takes {self.spec.inputs} inputs per sample, the data has shape {x.shape}")
+        shape = self.spec.input_shape
+        if x.ndim >= 2 and x.shape[1:] != shape and math.prod(x.shape[1:]) == math.prod(shape):
+            x = x.reshape(len(x), *shape)
+        if x.ndim < 2 or x.shape[1:] != shape:
+            takes = f"{shape[0]} inputs" if len(shape) == 1 else f"inputs of shape {list(shape)}"
+            raise ValueError(f"the model takes {takes} per sample, the data has shape {x.shape}")
         return x
 
     def _targets(self, y: np.ndarray, loss: str | losses.Loss | None) -> np.ndarray:
@@ -243,45 +257,26 @@ class Network:
         return onnx.load(path)
 
     def __repr__(self) -> str:
-        acts = [a.name for a in self.spec.activations]
-        return f"Network(sizes={self.spec.sizes}, activations={acts}, dtype={self.dtype})"
-
-
-def _parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(spec.sizes)):
-        shapes[f"layers.{i}.weight"] = (fan_out, fan_in)
-        shapes[f"layers.{i}.bias"] = (fan_out,)
-    return shapes
+        return f"Network({self.spec.describe()}, dtype={self.dtype})"
 
 
 def _check_parameters(spec: NetworkSpec, params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
     """Refuse parameters whose names or shapes do not fit the spec."""
     missing, extra = set(shapes) - set(params), set(params) - set(shapes)
     if missing or extra:
-        raise ValueError(f"parameters do not fit the network {spec.sizes}: "
+        raise ValueError(f"parameters do not fit the network {spec.describe()}: "
                          f"missing {sorted(missing) or 'none'}, unexpected {sorted(extra) or 'none'}")
     for name, shape in shapes.items():
         actual = np.shape(params[name])
         if actual != shape:
-            raise ValueError(f"parameter {name} has shape {actual}, the network {spec.sizes} needs {shape}")
+            raise ValueError(f"parameter {name} has shape {actual}, the network {spec.describe()} needs {shape}")
 
 
-class _Workspace:
-    """Buffers for one batch size: the gathered batch, and per layer z, a and dL/dz.
+class _Batch:
+    """The buffers a training batch of n rows is gathered into."""
 
-    Where a hidden activation's backward needs only its output (`needs_z` false), a is z
-    itself, overwritten in place. The output layer keeps z apart from a (a loss computed
-    from logits reads z), except for the identity, whose a is always z.
-    """
-
-    def __init__(self, n: int, sizes: list[int], acts: list[activations.Activation], dtype: np.dtype) -> None:
-        self.x = np.empty((n, sizes[0]), dtype=dtype)
-        self.z = [np.empty((n, width), dtype=dtype) for width in sizes[1:]]
-        last = len(acts) - 1
-        self.a = [z if act.name == "identity" or (i < last and not act.needs_z) else np.empty_like(z)
-                  for i, (z, act) in enumerate(zip(self.z, acts, strict=True))]
-        self.g = [np.empty_like(z) for z in self.z]
+    def __init__(self, n: int, input_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.x = np.empty((n, *input_shape), dtype=dtype)
         self._y: np.ndarray | None = None
 
     def targets(self, y: np.ndarray) -> np.ndarray:
@@ -289,3 +284,11 @@ class _Workspace:
         if self._y is None or self._y.dtype != y.dtype or self._y.shape[1:] != y.shape[1:]:
             self._y = np.empty((len(self.x), *y.shape[1:]), dtype=y.dtype)
         return self._y
+
+
+class _Head:
+    """The output activation's buffers for n rows: a, and dL/dz. The identity's a is z itself."""
+
+    def __init__(self, n: int, outputs: int, act: activations.Activation, dtype: np.dtype) -> None:
+        self.a = None if act.name == "identity" else np.empty((n, outputs), dtype=dtype)
+        self.g = np.empty((n, outputs), dtype=dtype)

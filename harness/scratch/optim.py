@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness import catalog
 from harness.errors import SpecError, unknown_name
 
 
@@ -47,8 +48,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
-    defaults = {"learning_rate": 0.01, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
-                "weight_decay": 0.0}
+    defaults = dict(catalog.OPTIMIZERS["sgd"])
 
     def __init__(self, params, **settings):
         super().__init__(params, **settings)
@@ -85,7 +85,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    defaults = {"learning_rate": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    defaults = dict(catalog.OPTIMIZERS["adam"])
     decoupled = False
 
     def __init__(self, params, **settings):
@@ -115,7 +115,7 @@ class AdamW(Adam):
     """AdamW (Loshchilov & Hutter 2019): Adam whose weight decay is p ← p·(1 - lr·λ), torch's rule."""
 
     name = "adamw"
-    defaults = {**Adam.defaults, "weight_decay": 0.01}
+    defaults = dict(catalog.OPTIMIZERS["adamw"])
     decoupled = True
 
 

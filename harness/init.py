@@ -1,0 +1,86 @@
+"""Initial parameters, drawn once from `numpy.random.Generator(seed)` for every engine.
+
+Each initializer draws a layer's weight (of the shape the layer table gives: (units,
+features) for linear, (filters, channels, kh, kw) for conv2d) and its bias, layer after
+layer, weight before bias, scaled by the layer's fan-in and fan-out as torch computes them.
+Always in float64, so that the float32 and float64 runs of one seed start from the same
+numbers (rounded once to the run's dtype).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.errors import SpecError, unknown_name
+from harness.spec import NetworkSpec
+
+Draw = Callable[[np.random.Generator, int, int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]]
+
+
+def xavier_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W ~ U(-b, b), b = √(6 / (fan_in + fan_out)) (Glorot & Bengio 2010); bias 0."""
+    bound = math.sqrt(6 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, shape), np.zeros(shape[0])
+
+
+def xavier_normal(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W ~ N(0, σ²), σ = √(2 / (fan_in + fan_out)); bias 0."""
+    std = math.sqrt(2 / (fan_in + fan_out))
+    return rng.normal(0, std, shape), np.zeros(shape[0])
+
+
+def he_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W ~ U(-b, b), b = √(6 / fan_in) (He et al. 2015, for ReLU); bias 0."""
+    bound = math.sqrt(6 / fan_in)
+    return rng.uniform(-bound, bound, shape), np.zeros(shape[0])
+
+
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W ~ N(0, σ²), σ = √(2 / fan_in); bias 0."""
+    return rng.normal(0, math.sqrt(2 / fan_in), shape), np.zeros(shape[0])
+
+
+def uniform01(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W and bias ~ U(0, 1), as the classic perceptron tutorial draws them."""
+    return rng.uniform(0, 1, shape), rng.uniform(0, 1, shape[0])
+
+
+def torch_default(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
+    """W and bias ~ U(-1/√fan_in, 1/√fan_in), the law of torch.nn.Linear's and Conv2d's own initialisation."""
+    bound = 1 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
+
+
+INITIALIZERS: dict[str, Draw] = {
+    f.__name__: f for f in (xavier_uniform, xavier_normal, he_uniform, he_normal, uniform01, torch_default)
+}
+
+
+def initial_parameters(network: NetworkSpec | list[int], init: str | None = None, seed: int = 0,
+                       dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
+    """`{"layers.i.weight": ..., "layers.i.bias": ...}` for every weighted layer of `network`,
+    by its initializer (or `init`). A list of widths stands for a dense network of those widths."""
+    from harness.layers import linear, shapes
+
+    if isinstance(network, NetworkSpec):
+        input_shape, layers, init = network.input_shape, network.all_layers, init or network.init
+    else:
+        input_shape, layers = (network[0],), tuple(linear(n) for n in network[1:])
+    try:
+        draw = INITIALIZERS[init]
+    except KeyError:
+        raise SpecError(unknown_name("initializer", init, INITIALIZERS)) from None
+    rng = np.random.default_rng(seed)
+    params = {}
+    for i, (layer, shape) in enumerate(zip(layers, shapes(input_shape, layers), strict=False)):
+        p = layer.param_shapes(shape)
+        if not p:
+            continue
+        fan_in, fan_out = layer.kind.fans(layer, shape)
+        w, b = draw(rng, fan_in, fan_out, p["weight"])
+        params[f"layers.{i}.weight"] = np.ascontiguousarray(w, dtype=dtype)
+        params[f"layers.{i}.bias"] = np.ascontiguousarray(b, dtype=dtype)
+    return params

@@ -1,0 +1,36 @@
+"""The fully connected layer: z = x Wᵀ + b, its backward beside it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.scratch.activations import ones
+from harness.scratch.layers.base import Layer
+
+
+class Dense(Layer):
+    """A linear map with weight W (units, features) and bias b (units,), as torch's nn.Linear.
+
+    backward takes dL/dz, fills dL/dW = (dL/dz)ᵀ x and dL/db = Σ_rows dL/dz, and returns
+    dL/dx = (dL/dz) W when asked. The products use `np.dot`, not `np.matmul`: the same BLAS
+    call and the same bits, but about a microsecond less of dispatch per call, which is most
+    of a tiny layer's time. `np.dot` writes into `out` only when it is C-contiguous and of the
+    result's dtype, as the layer's buffers are.
+    """
+
+    kind = "linear"
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        w = self.params["weight"]
+        z = np.dot(x, w.T, out=self.buffer("z" if training else "z_eval", (len(x), w.shape[0])))
+        z += self.params["bias"]
+        if training:
+            self._x = x
+        return z
+
+    def backward(self, dz: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        np.dot(dz.T, self._x, out=self.grads["weight"])
+        np.dot(ones(len(dz), dz.dtype), dz, out=self.grads["bias"])  # Σ_rows, 2-4x faster than add.reduce
+        if not need_dx:
+            return None
+        return np.dot(dz, self.params["weight"], out=self.buffer("dx", self._x.shape))
