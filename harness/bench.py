@@ -25,6 +25,7 @@ from harness.isolation import run_isolated
 from harness.metrics import get as get_metric
 from harness.prepare import check_fits, threads_for
 from harness.runner import RunResult
+from harness.tracking.store import StoreWriteError
 
 MONITOR = {"interval": 0.05}
 COMPARED = ("train_time_s", "median_epoch_s", "steady_epoch_s", "eval_time_s", "samples_per_s", "time_to_target_s",
@@ -119,6 +120,8 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
                 done += 1
                 label = f"[{done:>{len(str(total))}}/{total}] {s.name}{f' [{variant}]' if variant else ''} " \
                         f"{engine} seed {seed}"
+                if isinstance(result, StoreWriteError):  # the store refuses writes: no later run could be saved
+                    raise result
                 if isinstance(result, HarnessError):
                     outcome.failures[(engine, seed)] = str(result)
                     out(f"{label}: FAILED: {result}")

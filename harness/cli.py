@@ -394,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
     if extra:  # named by the subcommand's parser, so that the hint points at its own --help
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # no usage telemetry: MLflow's would write an installation id into ~/.config/mlflow, onnxruntime's a
+    # device id into ~/.cache/Microsoft and a session file into the temporary folder, at import, in this
+    # process and in every run's (which inherit these); each also sends usage events out
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import signal
 
     if threading.current_thread() is threading.main_thread():

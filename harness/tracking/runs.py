@@ -37,6 +37,8 @@ from harness.tracking.store import (
     REASON_TAG,
     RESOURCE_KEYS,
     VARIANT_TAG,
+    StoreWriteError,
+    close_deleted,
     process_started,
     resolve_uri,
     retrying,
@@ -85,7 +87,7 @@ class Tracker:
     @contextlib.contextmanager
     def parent(self, spec: ExperimentSpec, variant: str = "") -> Iterator[str]:
         """The parent run of one experiment (one variant of its sweep) in this bench; yields its run id."""
-        mlflow.set_experiment(experiment_id=self._experiment_id(spec.name))
+        retrying(mlflow.set_experiment, experiment_id=self._experiment_id(spec.name))  # refused in the trash
         tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", VARIANT_TAG: variant, **process_tags(),
                 **environment_tags()}
         name = f"bench {self.bench_id}" + (f" [{variant}]" if variant else "")
@@ -148,7 +150,16 @@ class Tracker:
         """Close a run this process does not hold open (its process died, or was cancelled)."""
         with contextlib.suppress(Exception):
             retrying(self.client.set_tag, run_id, REASON_TAG, reason[:5000])
-        retrying(self.client.set_terminated, run_id, status)
+        self._closing(run_id, status, reason, self.client.set_terminated, run_id, status)
+
+    def _closing(self, run_id: str, status: str, reason: str, fn: Any, *args: Any) -> None:
+        """`fn(*args)`, which ends the run; where the store refuses it because the run was deleted
+        meanwhile (its experiment, in the UI), the run is ended in the store directly."""
+        try:
+            retrying(fn, *args)
+        except StoreWriteError:
+            close_deleted(self.uri, run_id, status, reason)
+            raise
 
     @contextlib.contextmanager
     def _run(self, **kwargs: Any) -> Iterator[str]:
@@ -166,12 +177,13 @@ class Tracker:
             self._end(run.info.run_id, "FAILED", f"{getattr(e, 'kind', type(e).__name__)}: {e}")
             raise
         else:
-            retrying(mlflow.end_run, RunStatus.to_string(RunStatus.FINISHED))
+            finished = RunStatus.to_string(RunStatus.FINISHED)
+            self._closing(run.info.run_id, finished, "", mlflow.end_run, finished)
 
     def _end(self, run_id: str, status: str, reason: str) -> None:
         with contextlib.suppress(Exception):  # the run must still be ended if the store hiccups here
             retrying(self.client.set_tag, run_id, REASON_TAG, reason[:5000])
-        retrying(mlflow.end_run, status)
+        self._closing(run_id, status, reason, mlflow.end_run, status)
 
     def log_result(self, run_id: str, spec: ExperimentSpec, result: Any) -> None:
         """Everything a finished child run records (called after its process has ended)."""
@@ -275,7 +287,7 @@ def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | Non
     """One run in the experiment "perf" holding every figure of a `harness perf`; its run id.
     `tags` (the measuring processes' machine record) take precedence over this process's."""
     tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
-    mlflow.set_experiment(experiment_id=tracker._experiment_id("perf"))
+    retrying(mlflow.set_experiment, experiment_id=tracker._experiment_id("perf"))  # refused in the trash
     all_tags = {KIND_TAG: "perf", **environment_tags(), **(tags or {})}
     with tracker._run(run_name=tracker.bench_id, tags=all_tags) as run_id:
         retrying(mlflow.log_params, settings)

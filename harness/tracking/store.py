@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,10 +138,46 @@ def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
             if "database is locked" in str(e) and attempt < LOCK_RETRIES:
                 time.sleep(0.25 * 2**attempt)
                 continue
-            cause = (str(_root_cause(e)).strip().splitlines() or [type(e).__name__])[0][:300]
+            cause = _deleted(str(_root_cause(e)).strip().splitlines() or [type(e).__name__])[0][:300]
             raise StoreWriteError(f"the tracking store {mlflow.get_tracking_uri()} failed: {cause}; what was "
                                   "saved before stays as it was") from None
     raise AssertionError("unreachable")
+
+
+def _deleted(lines: list[str]) -> list[str]:
+    """MLflow's words for a run or experiment deleted meanwhile, said as what happened."""
+    found = re.match(r"The (run|experiment) (\S+) must be in the 'active' state\. Current state is deleted", lines[0])
+    if found:
+        return [f"the {found[1]} {found[2]} was deleted meanwhile (in the MLflow UI or by another client)"]
+    return lines
+
+
+def close_deleted(uri: str, run_id: str, status: str, reason: str) -> bool:
+    """End a run that MLflow's API no longer changes because it was deleted (its experiment deleted
+    in the UI while the bench ran), in a database store directly, so that the trash holds no run
+    that looks RUNNING if it is restored. Whether it was done (never through a tracking server)."""
+    try:
+        from mlflow.entities import LifecycleStage
+        from mlflow.store.tracking.dbmodels.models import SqlTag
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = MlflowClient(uri)._tracking_client.store
+        if not isinstance(store, SqlAlchemyStore):
+            return False
+
+        def close() -> bool:
+            with store.ManagedSessionMaker() as session:
+                run = store._get_run(run_uuid=run_id, session=session)
+                if run.lifecycle_stage != LifecycleStage.DELETED or run.status != "RUNNING":
+                    return False
+                run.status, run.end_time = status, int(time.time() * 1000)
+                if reason:
+                    session.merge(SqlTag(run_uuid=run_id, key=REASON_TAG, value=reason[:5000]))
+                return True
+
+        return bool(retrying(close))
+    except Exception:  # MLflow's internals moved, or the store refuses this write too: the run stays as it is
+        return False
 
 
 def _root_cause(e: BaseException) -> BaseException:
