@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,82 +23,18 @@ from typing import Any
 from harness import catalog
 from harness import layers as table
 from harness.errors import SpecError, suggest, unknown_name
-from harness.layers import IDENTITY, ActivationSpec, LayerSpec, ShapeError
+from harness.layers import ActivationSpec, LayerSpec
+from harness.spec_network import MAX_WIDTH, NetworkSpec, plain_network, read_network
+from harness.spec_tables import Table, fail, name_in, positive, typed
+
+__all__ = ["MAX_WIDTH", "ActivationSpec", "BenchSpec", "DataSpec", "EvaluationSpec", "ExperimentSpec", "LayerSpec",
+           "NetworkSpec", "OptimizerSpec", "TrainingSpec", "from_dict", "load", "network_from_dict", "network_to_dict"]
 
 DTYPES = ("float32", "float64")
 MAX_NAME = 64
 NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")
 MAX_VARIANTS = 1000
 MAX_FILE_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """The layers of the file (`hidden` or `layers`) and the output layer, a linear layer of
-    `outputs` units that `outputs` and `output_activation` describe. `inputs` + `hidden` in a
-    file is shorthand for `input_shape = [inputs]` and linear layers: both build this."""
-
-    input_shape: tuple[int, ...]
-    outputs: int
-    layers: tuple[LayerSpec, ...] = ()
-    output_activation: ActivationSpec = IDENTITY
-    init: str = "xavier_uniform"
-
-    @property
-    def all_layers(self) -> tuple[LayerSpec, ...]:
-        """Every layer, the output layer last; parameter names count in this list (`layers.i.weight`)."""
-        return (*self.layers, table.linear(self.outputs, self.output_activation))
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        """The shape of one sample before every layer and after the last."""
-        return table.shapes(self.input_shape, self.all_layers)
-
-    @property
-    def inputs(self) -> int:
-        """Features per input sample (the product of the input shape)."""
-        return math.prod(self.input_shape)
-
-    @property
-    def is_dense(self) -> bool:
-        """Flat input and linear layers only: what `inputs` + `hidden` can write."""
-        return len(self.input_shape) == 1 and all(layer.type == "linear" for layer in self.layers)
-
-    @property
-    def hidden(self) -> tuple[LayerSpec, ...]:
-        return self.layers
-
-    @property
-    def sizes(self) -> list[int]:
-        """Widths of every layer of a dense network, input first: [inputs, *hidden units, outputs]."""
-        if not self.is_dense:
-            raise ValueError("sizes describes dense networks only; ask `shapes` of a network with other layers")
-        return [self.inputs, *(h.units for h in self.layers), self.outputs]
-
-    @property
-    def activations(self) -> list[ActivationSpec]:
-        """The activation after each layer that takes one, the output's last."""
-        return [layer.activation for layer in self.all_layers if layer.kind.activation]
-
-    def describe(self) -> str:
-        """One line: `784 -> 128 relu -> 10 softmax`, or `[1, 28, 28] -> conv2d 6 k5 p2 relu -> ...`."""
-        first = str(self.inputs) if len(self.input_shape) == 1 else str(list(self.input_shape))
-        return " -> ".join([first, *(_describe_layer(layer) for layer in self.all_layers)])
-
-
-def _describe_layer(layer: LayerSpec) -> str:
-    if layer.type == "linear":
-        head = str(layer.units)
-    else:
-        short = {"filters": "", "kernel": "k", "stride": "s", "padding": "p"}
-        parts = [f"{short.get(k, k + '=')}{table.setting_to_plain(v)}".replace(" ", "") for k, v in layer.settings
-                 if not (k == "stride" and v == (1, 1) and layer.type == "conv2d")
-                 and not (k == "padding" and v == (0, 0))
-                 and not (k == "stride" and layer.type.endswith("pool2d") and v == layer.get("kernel"))]
-        head = " ".join([layer.type, *parts])
-    if layer.kind.activation and layer.activation.name != "identity":
-        head += f" {layer.activation.name}"
-    return head
 
 
 @dataclass(frozen=True)
@@ -223,7 +159,7 @@ def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str
     for item in overrides:
         apply_override(raw, item)
     try:
-        spec = _experiment(_Table(raw, ""))
+        spec = _experiment(Table(raw, ""))
         spec.variants()  # every combination of a sweep must be a valid experiment too
         return spec
     except SpecError as e:
@@ -297,75 +233,6 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- reading tables
 
-_REQUIRED = object()
-
-
-class _Table:
-    """One TOML table being read: typed access by key, and unknown keys refused at the end."""
-
-    def __init__(self, raw: Any, path: str) -> None:
-        if not isinstance(raw, dict):
-            raise SpecError(f"{path} = {raw!r}: must be a table (like {path} = {{ ... }})")
-        self.raw, self.path, self.known = raw, path, set()
-
-    def key(self, name: str) -> str:
-        """The dotted key of `name` in this table; `key("")` is the prefix of every key here."""
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _REQUIRED,
-            check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
-        self.known.add(name)
-        if name not in self.raw:
-            if default is _REQUIRED:
-                raise SpecError(f"{self.key(name)} is missing; {allowed or 'it has no default'}")
-            return default
-        value = _typed(self.raw[name], kind, self.key(name))
-        if check is not None and not check(value):
-            raise SpecError(f"{self.key(name)} = {value!r}: {allowed}")
-        return value
-
-    def table(self, name: str, default: Any = _REQUIRED) -> _Table:
-        self.known.add(name)
-        if name not in self.raw and default is not _REQUIRED:
-            return _Table(default, self.key(name))
-        if name not in self.raw:
-            raise SpecError(f"{self.key(name)} is missing: add a [{self.key(name)}] table")
-        return _Table(self.raw[name], self.key(name))
-
-    def rest(self) -> dict[str, Any]:
-        """Keys not yet read, for tables whose keys depend on a value (activation parameters)."""
-        return {k: v for k, v in self.raw.items() if k not in self.known}
-
-    def done(self, known: Iterable[str] = ()) -> None:
-        known = self.known | set(known)
-        for name in self.raw:
-            if name not in known:
-                where = f"[{self.path}]" if self.path else "the top level"
-                raise SpecError(f"unknown key {self.key(name)!r}{suggest(name, known, self.key(''))}; "
-                                f"{where} takes: {', '.join(sorted(known))}")
-
-
-_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               list: "a list", dict: "a table"}
-
-
-def _typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    for k in kinds:
-        if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if k is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if k not in (int, float) and isinstance(value, k):
-            return value
-    expected = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
-    return _fail(key, value, f"must be {expected}")
-
-
-def _fail(key: str, value: Any, why: str) -> Any:
-    raise SpecError(f"{key} = {value!r}: {why}")
-
-
 # ---------------------------------------------------------------------------- sections
 
 
@@ -380,21 +247,14 @@ def _registries() -> dict[str, Mapping[str, Any]]:
             "metric": METRICS, "layer": table.KINDS}
 
 
-def _name(t: _Table, key: str, kind: str, registry: Mapping[str, Any], default: Any = _REQUIRED) -> str:
-    value = t.get(key, str, default, allowed=f"known: {', '.join(sorted(registry))}")
-    if value not in registry:
-        raise SpecError(unknown_name(kind, value, registry, key=t.key(key)))
-    return value
-
-
-def _experiment(t: _Table) -> ExperimentSpec:
+def _experiment(t: Table) -> ExperimentSpec:
     reg = _registries()
     name = t.get("name", str, "experiment", check=lambda v: NAME_RE.fullmatch(v) is not None,
                  allowed=f"must be 1-{MAX_NAME} letters, digits, '.', '_' or '-', starting with a letter or digit "
                          "(a name is a label; files are named after it)")
     description = t.get("description", str, "")
     data = _data(t.table("data"), reg)
-    network = _network(t.table("network"), reg)
+    network = read_network(t.table("network"), reg)
     training = _training(t.table("training"), reg, network)
     evaluation = _evaluation(t.table("evaluation", {}), reg)
     bench = _bench(t.table("bench", {}), reg)
@@ -408,12 +268,12 @@ def machine_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _sweep(t: _Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def _sweep(t: Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     """`[sweep]`: dotted keys to lists of alternatives (nested tables are read as dotted keys)."""
     t.known.add("sweep")
     table = raw.get("sweep", {})
     if not isinstance(table, dict):
-        _fail("sweep", table, 'must be a table of alternatives, like [sweep] "training.batch_size" = [32, 64]')
+        fail("sweep", table, 'must be a table of alternatives, like [sweep] "training.batch_size" = [32, 64]')
     found: list[tuple[str, tuple[Any, ...]]] = []
 
     def walk(node: dict[str, Any], prefix: str) -> None:
@@ -423,153 +283,28 @@ def _sweep(t: _Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]],
                 walk(v, key + ".")
             elif isinstance(v, list) and v:
                 if key.split(".")[0] in ("sweep", "bench", "name", "description"):
-                    _fail(f"sweep.{key}", v, "a sweep varies data, network, training or evaluation settings")
+                    fail(f"sweep.{key}", v, "a sweep varies data, network, training or evaluation settings")
                 found.append((key, tuple(v)))
             else:
-                _fail(f"sweep.{key}", v, "must be a non-empty list of alternatives")
+                fail(f"sweep.{key}", v, "must be a non-empty list of alternatives")
 
     walk(table, "")
     count = math.prod(len(v) for _, v in found)
     if count > MAX_VARIANTS:
-        _fail("sweep", f"{count} variants", f"a sweep may have at most {MAX_VARIANTS} variants (the product of "
+        fail("sweep", f"{count} variants", f"a sweep may have at most {MAX_VARIANTS} variants (the product of "
                                            "its lists' lengths)")
     return tuple(found)
 
 
-def _data(t: _Table, reg) -> DataSpec:
+def _data(t: Table, reg) -> DataSpec:
     spec = DataSpec(
-        dataset=_name(t, "dataset", "dataset", reg["dataset"]),
+        dataset=name_in(t, "dataset", "dataset", reg["dataset"]),
         path=t.get("path", str, None),
         train_size=t.get("train_size", int, None, check=lambda v: v >= 1, allowed="must be >= 1"),
         validation=t.get("validation", float, 0.0, check=lambda v: 0 <= v < 1, allowed="must be in [0, 1)"),
     )
     t.done()
     return spec
-
-
-MAX_WIDTH = 1 << 20  # units, inputs, outputs: past a million the weight matrices cannot fit in memory
-MAX_COUNT = 10**9  # epochs, batch size, evaluation interval
-
-
-def _positive(t: _Table, key: str, default: Any = _REQUIRED, maximum: int = MAX_COUNT) -> int:
-    return t.get(key, int, default, check=lambda v: 1 <= v <= maximum,
-                 allowed=f"must be an integer from 1 to {maximum:,}")
-
-
-def _activation(t: _Table, key: str, reg, hidden: bool, default: Any = _REQUIRED) -> ActivationSpec:
-    a = t.table(key, default)
-    name = _name(a, "name", "activation", reg["activation"])
-    cls = reg["activation"][name]
-    if hidden and not cls.hidden_ok:
-        hidden_names = sorted(k for k, c in reg["activation"].items() if c.hidden_ok)
-        raise SpecError(f"{a.key('name')} = {name!r}: {name} is for the output layer only; "
-                        f"hidden layers take: {', '.join(hidden_names)}")
-    params = []
-    for p in sorted(cls.defaults):
-        params.append((p, a.get(p, float, cls.defaults[p])))
-    if name == "elu" and dict(params)["alpha"] <= 0:
-        raise SpecError(f"{a.key('alpha')} = {dict(params)['alpha']!r}: must be > 0")
-    unknown = a.rest()
-    if unknown:
-        takes = ", ".join(sorted(cls.defaults)) or "no parameters"
-        raise SpecError(f"unknown key {a.key(next(iter(unknown)))!r}: activation {name!r} takes {takes}")
-    return ActivationSpec(name, tuple(params))
-
-
-MAX_PAIR = 1 << 16  # kernel, stride, padding
-MAX_SAMPLE = 1 << 26  # values in one sample at any layer: past this one sample fills gigabytes
-MAX_PARAMS = 1 << 28  # parameters of one layer
-
-
-def _network(t: _Table, reg) -> NetworkSpec:
-    """`[network]` in either form: `inputs` + `hidden` (linear layers), or `input_shape` + `layers`."""
-    for short, general in (("inputs", "input_shape"), ("hidden", "layers")):
-        if short in t.raw and general in t.raw:
-            raise SpecError(f"{t.key(short)} and {t.key(general)} are two ways to say one thing: keep one")
-    if "input_shape" in t.raw:
-        input_shape = _shape(t, "input_shape")
-    else:
-        input_shape = (_positive(t, "inputs", maximum=MAX_WIDTH),)
-    outputs = _positive(t, "outputs", maximum=MAX_WIDTH)
-    if "layers" in t.raw:
-        layers = tuple(_layer(_Table(raw, t.key(f"layers.{i}")), reg)
-                       for i, raw in enumerate(t.get("layers", list)))
-    else:
-        layers = tuple(_hidden(_Table(raw, t.key(f"hidden.{i}")), reg)
-                       for i, raw in enumerate(t.get("hidden", list, [])))
-    output = _activation(t, "output_activation", reg, hidden=False, default={"name": "identity"})
-    if output.name == "softmax" and outputs < 2:
-        raise SpecError(f"{t.key('output_activation')} = 'softmax' needs outputs >= 2, got outputs = {outputs}; "
-                        "for one output use sigmoid")
-    init = _name(t, "init", "initializer", reg["initializer"], "xavier_uniform")
-    t.done()
-    spec = NetworkSpec(input_shape=input_shape, outputs=outputs, layers=layers, output_activation=output, init=init)
-    _check_shapes(spec, t)
-    return spec
-
-
-def _shape(t: _Table, key: str) -> tuple[int, ...]:
-    shape = t.get(key, list, check=lambda v: 1 <= len(v) <= 3,
-                  allowed="must list 1 to 3 sizes: [features], or [channels, height, width]")
-    for i, n in enumerate(shape):
-        _typed(n, int, t.key(f"{key}.{i}"))
-        if not 1 <= n <= MAX_WIDTH:
-            _fail(t.key(f"{key}.{i}"), n, f"must be an integer from 1 to {MAX_WIDTH:,}")
-    return tuple(shape)
-
-
-def _hidden(t: _Table, reg) -> LayerSpec:
-    """One entry of the `hidden` shorthand: a linear layer whose activation must be named."""
-    layer = table.linear(_positive(t, "units", maximum=MAX_WIDTH), _activation(t, "activation", reg, hidden=True))
-    t.done()
-    return layer
-
-
-def _layer(t: _Table, reg) -> LayerSpec:
-    """One entry of `layers`: its `type`, the keys of that kind (defaults filled in), its activation."""
-    kind = reg["layer"][_name(t, "type", "layer type", reg["layer"])]
-    settings: dict[str, Any] = {}
-    for key, k in kind.keys.items():
-        default = settings.get(k.same_as) if k.same_as else k.default
-        if k.form == "int":
-            settings[key] = _positive(t, key, default if default is not None else _REQUIRED, maximum=MAX_WIDTH)
-        else:
-            settings[key] = _pair(t, key, default, k.minimum)
-    activation = (_activation(t, "activation", reg, hidden=True, default={"name": "identity"})
-                  if kind.activation else IDENTITY)
-    t.done()
-    return LayerSpec(kind.name, tuple(settings.items()), activation)
-
-
-def _pair(t: _Table, key: str, default: Any, minimum: int) -> tuple[int, int]:
-    """An int or an [h, w] pair, as (h, w)."""
-    allowed = f"must be an integer from {minimum} to {MAX_PAIR:,}, or a pair of them [height, width]"
-    value = t.get(key, (int, list), _REQUIRED if default is None else default, allowed=allowed)
-    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= MAX_PAIR
-                                 for v in pair):
-        _fail(t.key(key), value, allowed)
-    return pair  # type: ignore[return-value]
-
-
-def _check_shapes(spec: NetworkSpec, t: _Table) -> None:
-    """Every layer must take the shape the one before it gives, and none may make an empty output."""
-    where = "layers" if not spec.is_dense or "layers" in t.raw else "hidden"
-    shape = spec.input_shape
-    for i, layer in enumerate(spec.all_layers):
-        name = (f"the output layer (linear, outputs = {spec.outputs})" if i == len(spec.layers)
-                else f"{t.key(f'{where}.{i}')} ({layer.type})")
-        try:
-            params = layer.param_shapes(shape)
-            out = layer.out_shape(shape)
-        except ShapeError as e:
-            raise SpecError(f"{name} on input {list(shape)}: {e}") from None
-        if any(math.prod(p) > MAX_PARAMS for p in params.values()):
-            raise SpecError(f"{name} on input {list(shape)}: more than {MAX_PARAMS:,} parameters")
-        if math.prod(out) > MAX_SAMPLE:
-            raise SpecError(f"{name} on input {list(shape)}: makes {math.prod(out):,} values per sample; "
-                            f"at most {MAX_SAMPLE:,} are allowed")
-        shape = out
 
 
 _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool], str]] = {
@@ -584,8 +319,8 @@ _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool
 }
 
 
-def _optimizer(t: _Table, reg) -> OptimizerSpec:
-    name = _name(t, "name", "optimizer", reg["optimizer"], "sgd")
+def _optimizer(t: Table, reg) -> OptimizerSpec:
+    name = name_in(t, "name", "optimizer", reg["optimizer"], "sgd")
     defaults = reg["optimizer"][name]
     settings = {}
     for key, default in defaults.items():
@@ -603,8 +338,8 @@ def _optimizer(t: _Table, reg) -> OptimizerSpec:
     return OptimizerSpec(name=name, settings=tuple(sorted(settings.items())))
 
 
-def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
-    loss = _name(t, "loss", "loss", reg["loss"])
+def _training(t: Table, reg, network: NetworkSpec) -> TrainingSpec:
+    loss = name_in(t, "loss", "loss", reg["loss"])
     allowed_outputs = reg["loss"][loss]
     out = network.output_activation.name
     if allowed_outputs is not None and out not in allowed_outputs:
@@ -613,8 +348,8 @@ def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
     spec = TrainingSpec(
         loss=loss,
         optimizer=_optimizer(t.table("optimizer", {}), reg),
-        epochs=_positive(t, "epochs", 10),
-        batch_size=_positive(t, "batch_size", 32),
+        epochs=positive(t, "epochs", 10),
+        batch_size=positive(t, "batch_size", 32),
         shuffle=t.get("shuffle", bool, True),
         dtype=t.get("dtype", str, "float32", check=lambda v: v in DTYPES, allowed=f"allowed: {', '.join(DTYPES)}"),
         threads=t.get("threads", int, 0, check=lambda v: 0 <= v <= machine_cores(),
@@ -625,28 +360,28 @@ def _training(t: _Table, reg, network: NetworkSpec) -> TrainingSpec:
     return spec
 
 
-def _evaluation(t: _Table, reg) -> EvaluationSpec:
-    metric = _name(t, "metric", "metric", reg["metric"], "accuracy")
+def _evaluation(t: Table, reg) -> EvaluationSpec:
+    metric = name_in(t, "metric", "metric", reg["metric"], "accuracy")
     spec = EvaluationSpec(
         metric=metric,
         target=t.get("target", float, None),
-        every=_positive(t, "every", 1),
+        every=positive(t, "every", 1),
     )
     t.done()
     return spec
 
 
-def _bench(t: _Table, reg) -> BenchSpec:
+def _bench(t: Table, reg) -> BenchSpec:
     seeds = t.get("seeds", list, [0, 1, 2], check=bool, allowed="must list at least one seed")
     for i, s in enumerate(seeds):
-        _typed(s, int, t.key(f"seeds.{i}"))
+        typed(s, int, t.key(f"seeds.{i}"))
         if s < 0:
-            _fail(t.key(f"seeds.{i}"), s, "must be >= 0")
+            fail(t.key(f"seeds.{i}"), s, "must be >= 0")
     if len(set(seeds)) != len(seeds):
-        _fail(t.key("seeds"), seeds, "must not repeat a seed")
+        fail(t.key("seeds"), seeds, "must not repeat a seed")
     engines = t.get("engines", list, ["scratch", "torch"], check=bool, allowed="must list at least one engine")
     for i, e in enumerate(engines):
-        _typed(e, str, t.key(f"engines.{i}"))
+        typed(e, str, t.key(f"engines.{i}"))
         if e not in reg["engine"]:
             raise SpecError(unknown_name("engine", e, reg["engine"], key=t.key(f"engines.{i}")))
     t.done()
@@ -656,7 +391,7 @@ def _bench(t: _Table, reg) -> BenchSpec:
 def network_from_dict(raw: Mapping[str, Any], source: str = "network") -> NetworkSpec:
     """Validate a `[network]` table alone (as saved beside a model) into a `NetworkSpec`."""
     try:
-        return _network(_Table(_normalize({"network": copy.deepcopy(dict(raw))})["network"], "network"),
+        return read_network(Table(_normalize({"network": copy.deepcopy(dict(raw))})["network"], "network"),
                         _registries())
     except SpecError as e:
         raise SpecError(f"{source}: {e}") from None
@@ -675,7 +410,7 @@ def _short(value: Any) -> str:
 
 def _plain(obj: Any) -> Any:
     if isinstance(obj, NetworkSpec):
-        return _plain_network(obj)
+        return plain_network(obj)
     if isinstance(obj, ActivationSpec):
         return {"name": obj.name, **obj.kwargs()}
     if isinstance(obj, OptimizerSpec):
@@ -694,24 +429,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (tuple, list)):
         return [_plain(v) for v in obj]
     return obj
-
-
-def _plain_network(net: NetworkSpec) -> dict[str, Any]:
-    """A dense network in the shorthand it was (or could have been) written in, any other in full."""
-    out: dict[str, Any] = {}
-    if net.is_dense:
-        out["inputs"] = net.inputs
-        out["outputs"] = net.outputs
-        out["hidden"] = [{"units": h.units, "activation": _plain(h.activation)} for h in net.layers]
-    else:
-        out["input_shape"] = list(net.input_shape)
-        out["outputs"] = net.outputs
-        out["layers"] = [{"type": layer.type, **{k: table.setting_to_plain(v) for k, v in layer.settings},
-                          **({"activation": _plain(layer.activation)} if layer.kind.activation else {})}
-                         for layer in net.layers]
-    out["output_activation"] = _plain(net.output_activation)
-    out["init"] = net.init
-    return out
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
