@@ -2,6 +2,8 @@
 
 The dataset and metric come from, in order: an experiment file the user names; the
 experiment saved in the model's metadata; the dataset the user names with its usual metric.
+The data's samples are shaped as the model takes them (MNIST's flat rows as [1, 28, 28]
+images for a CNN); data that cannot be is refused in one line naming both shapes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from harness.data import DATASETS
 from harness.data import load as load_data
 from harness.errors import HarnessError, ModelFileError, SpecError, unknown_name
 from harness.metrics import get as get_metric
-from harness.onnx_runtime import fixed_batch, predict_onnx, session
+from harness.onnx_runtime import fit_samples, fixed_batch, predict_onnx, sample_shape, session
 from harness.scratch.onnx import metadata, read_model
 
 
@@ -58,19 +60,19 @@ def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Ev
 
         net = Network.load(path)
         meta = serialize.metadata(path)
-        predict = net.predict
+        predict, takes = net.predict, net.spec.input_shape
         note = ""
     else:
         meta = metadata(read_model(path))
         sess = session(path)
-        predict = lambda x: predict_onnx(sess, x)  # noqa: E731
+        predict, takes = (lambda x: predict_onnx(sess, x)), sample_shape(sess)
         batch = fixed_batch(sess)
         note = f"the model was exported with a fixed batch of {batch}: run {batch} sample(s) at a time" if batch else ""
     dataset, metric, data_spec = _what_to_test(meta, data, experiment, path)
     seed = meta.get("seed", "0")
     d = load_data(data_spec, seed=int(seed) if str(seed).isdigit() else 0, dtype="float64")
     try:
-        pred = predict(d.x_test)
+        pred = predict(fit_samples(d.x_test, takes))  # the data's flat rows in the model's sample shape
     except (ModelFileError, ValueError) as e:
         raise ModelFileError(f"{path}: {e} (dataset {dataset!r})") from None
     expected = DATASETS[dataset].outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,38 @@ def session(path: str | Path):
         raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})") from None
 
 
-def input_shape(sess) -> tuple[int | None, str]:
-    """(width of the model's input or None when dynamic, its element type)."""
-    info = sess.get_inputs()[0]
-    width = info.shape[-1] if info.shape and isinstance(info.shape[-1], int) else None
-    return width, info.type
+def sample_shape(sess) -> tuple[int | None, ...] | None:
+    """The shape of one sample the model takes, its batch dimension left out (None for a size
+    the file leaves dynamic), or None when the file states no shape at all."""
+    shape = sess.get_inputs()[0].shape
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:]) if shape else None
+
+
+def fit_samples(x: np.ndarray, dims: tuple[int | None, ...] | None) -> np.ndarray:
+    """`x` with its samples in the model's shape: flat rows of an image model (MNIST's 784) are
+    reshaped to [channels, height, width], images to flat rows for a flat model; data with
+    another number of values per sample gets one line saying both shapes."""
+    if x.ndim < 2:
+        raise ModelFileError(f"the data has shape {list(x.shape)}; it needs one sample per row")
+    have = x.shape[1:]
+    if dims is None or (len(dims) == len(have) and all(d in (None, h) for d, h in zip(dims, have, strict=True))):
+        return x
+    if dims == (None,):  # a flat model of open width: flat rows, whatever their width
+        return x.reshape(len(x), -1)
+    if None not in dims and math.prod(dims) == math.prod(have):
+        return x.reshape(len(x), *dims)
+    raise ModelFileError(shape_mismatch(dims, have))
+
+
+def shape_mismatch(dims: tuple[int | None, ...], have: tuple[int, ...]) -> str:
+    """One line: what the model takes per sample, and what the data has."""
+    data = f"{math.prod(have):,} features" if len(have) == 1 else f"samples of shape {list(have)}"
+    if len(dims) == 1:
+        return f"the model takes {dims[0]} inputs per sample, the data has {math.prod(have)}"
+    shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+    if None in dims:
+        return f"the model takes samples of shape {shown}, with sizes the file leaves open; the data has {data}"
+    return f"the model takes samples of shape {shown} ({math.prod(dims):,} values), the data has {data}"
 
 
 def fixed_batch(sess) -> int | None:
@@ -40,15 +68,14 @@ def fixed_batch(sess) -> int | None:
 
 
 def predict_onnx(path_or_session, x: np.ndarray) -> np.ndarray:
-    """The model's outputs for `x`, cast to the model's input type; refuses a width that does not fit.
-    A model exported with a fixed batch size is run batch by batch at that size (the last batch
-    padded with zeros, its padding dropped from the outputs)."""
+    """The model's outputs for `x`, cast to the model's input type and shaped as its samples
+    (`fit_samples`: MNIST's flat rows become [1, 28, 28] for a CNN). A model exported with a
+    fixed batch size is run batch by batch at that size (the last batch padded with zeros, its
+    padding dropped from the outputs)."""
     sess = session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
-    width, kind = input_shape(sess)
-    if width is not None and x.shape[1] != width:
-        raise ModelFileError(f"the model takes {width} inputs per sample, the data has {x.shape[1]}")
-    x = np.ascontiguousarray(x, dtype=_TYPES.get(kind, np.float32))
-    name = sess.get_inputs()[0].name
+    info = sess.get_inputs()[0]
+    x = np.ascontiguousarray(fit_samples(np.asarray(x), sample_shape(sess)), dtype=_TYPES.get(info.type, np.float32))
+    name = info.name
     batch = fixed_batch(sess)
     if batch is None or len(x) == batch:
         return sess.run(None, {name: x})[0]
