@@ -208,10 +208,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _perf(args: argparse.Namespace) -> int:
     from harness import perf, perf_report, tracking
 
-    perf.check(Path(args.experiment), Path(args.xor))  # before the store is opened: nothing is written
+    networks = {row: Path(f) for row, f in (("conv", args.cnn), ("rnn", args.rnn)) if f}
+    perf.check(Path(args.experiment), Path(args.xor), *networks.values())  # before the store: nothing written
     tracking.quiet()
     uri = tracking.connect(args.tracking_uri)
-    metrics, settings, tags = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats)
+    metrics, settings, tags = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats,
+                                           networks=networks)
     run_id = tracking.log_perf(metrics, settings, uri, tags)
     stored, params, stored_tags = tracking.read_run(run_id, uri)  # the report shows what the store holds
     date = time.strftime("%Y-%m-%d", time.gmtime())
@@ -339,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("perf", help="measure both engines against each other and the machine's matmul peak")
     p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
     p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
+    p.add_argument("--cnn", default="experiments/mnist_cnn.toml",
+                   help="the network of the convolutional row ('' to leave the row out)")
+    p.add_argument("--rnn", default="",
+                   help="the network of the recurrent row ('' to leave the row out)")
     p.add_argument("--threads", type=THREADS, help="threads for every engine (default: the file's)")
     p.add_argument("--repeats", type=bounded(1, 100), default=5,
                    help="repeats, each a fresh process per runtime (median, min-max)")

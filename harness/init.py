@@ -77,10 +77,27 @@ def initial_parameters(network: NetworkSpec | list[int], init: str | None = None
     params = {}
     for i, (layer, shape) in enumerate(zip(layers, shapes(input_shape, layers), strict=False)):
         p = layer.param_shapes(shape)
-        if not p:
+        if "weight_ih_l0" in p:
+            drawn = _recurrent(rng, INITIALIZERS[layer.get("init")], layer.get("init"), p)
+        elif p:
+            fan_in, fan_out = layer.kind.fans(layer, shape)
+            w, b = draw(rng, fan_in, fan_out, p["weight"])
+            drawn = {"weight": w, "bias": b}
+        else:
             continue
-        fan_in, fan_out = layer.kind.fans(layer, shape)
-        w, b = draw(rng, fan_in, fan_out, p["weight"])
-        params[f"layers.{i}.weight"] = np.ascontiguousarray(w, dtype=dtype)
-        params[f"layers.{i}.bias"] = np.ascontiguousarray(b, dtype=dtype)
+        params.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype) for name, a in drawn.items()})
     return params
+
+
+def _recurrent(rng: np.random.Generator, draw: Draw, init: str, shapes: dict[str, tuple[int, ...]]
+               ) -> dict[str, np.ndarray]:
+    """A recurrent layer's four tensors, input side first (weight, then bias). torch's default draws
+    every one from U(±1/√units); another initializer sees each weight's own fans (its columns in,
+    its rows out) and draws its biases as it would a linear layer's."""
+    units = shapes["weight_hh_l0"][1]
+    out = {}
+    for side in ("ih", "hh"):
+        shape = shapes[f"weight_{side}_l0"]
+        fan_in = units if init == "torch_default" else shape[1]
+        out[f"weight_{side}_l0"], out[f"bias_{side}_l0"] = draw(rng, fan_in, shape[0], shape)
+    return {name: out[name] for name in shapes}

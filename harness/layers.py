@@ -66,12 +66,14 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class Key:
-    """A key of a layer kind: "int" (>= minimum) or "pair" (an int or [h, w], each >= minimum)."""
+    """A key of a layer kind: "int" (>= minimum), "pair" (an int or [h, w], each >= minimum),
+    "bool", or "choice" (one of `choices`)."""
 
     form: str
     default: Any = None  # None: required, or (for "same_as") taken from another key
     minimum: int = 1
     same_as: str | None = None  # the default is this other key's value (pooling stride = kernel)
+    choices: tuple[str, ...] = ()
 
 
 MAX_UNITS = 1 << 20  # past a million units a layer's weights cannot fit in memory
@@ -120,7 +122,8 @@ def _window_out(kind: str, size: tuple[int, int], kernel, stride, padding) -> tu
 
 
 class Linear(Kind):
-    """z = x Wᵀ + b on flat input: weight (units, features), bias (units,), as torch.nn.Linear."""
+    """z = x Wᵀ + b on flat input, or on every step of a sequence [time, features]: weight
+    (units, features), bias (units,), as torch.nn.Linear."""
 
     name = "linear"
     keys = {"units": Key("int")}
@@ -128,15 +131,15 @@ class Linear(Kind):
 
     @classmethod
     def _features(cls, in_shape: Shape) -> int:
-        if len(in_shape) != 1:
-            raise ShapeError(f"linear takes flat input [features], but its input has shape {list(in_shape)}; "
-                             "put { type = \"flatten\" } before it")
-        return in_shape[0]
+        if len(in_shape) not in (1, 2):
+            raise ShapeError(f"linear takes flat input [features] (or a sequence [time, features]), but its "
+                             f"input has shape {list(in_shape)}; put {{ type = \"flatten\" }} before it")
+        return in_shape[-1]
 
     @classmethod
     def out_shape(cls, s, in_shape):
         cls._features(in_shape)
-        return (s.get("units"),)
+        return (*in_shape[:-1], s.get("units"))
 
     @classmethod
     def param_shapes(cls, s, in_shape):
@@ -148,7 +151,8 @@ class Linear(Kind):
 
     @classmethod
     def flops(cls, s, in_shape):
-        return 2 * cls._features(in_shape) * s.get("units")
+        steps = max(in_shape[0], 1) if len(in_shape) == 2 else 1  # an open time length counts one step
+        return 2 * cls._features(in_shape) * s.get("units") * steps
 
 
 class Conv2d(Kind):
@@ -223,7 +227,71 @@ class Flatten(Kind):
         return (math.prod(in_shape),)
 
 
+class _Recurrent(Kind):
+    """A recurrent layer over sequences [time, features] (time 0: any length), as torch's
+    nn.RNN/LSTM/GRU with batch_first: parameters `weight_ih_l0` (gates·units, features),
+    `weight_hh_l0` (gates·units, units), `bias_ih_l0` and `bias_hh_l0` (gates·units,), gates in
+    torch's order. Out: every step's state [time, units] with `return_sequences`, else the last
+    step's [units]. `init` names the initializer of its weights; torch's default draws all four
+    from U(±1/√units)."""
+
+    gates: ClassVar[int]
+    keys = {"units": Key("int"), "return_sequences": Key("bool", False),
+            "init": Key("choice", "torch_default", choices=("xavier_uniform", "xavier_normal", "he_uniform",
+                                                            "he_normal", "uniform01", "torch_default"))}
+
+    @classmethod
+    def _features(cls, in_shape: Shape) -> int:
+        if len(in_shape) != 2:
+            raise ShapeError(f"{cls.name} takes sequences [time, features], but its input has shape "
+                             f"{list(in_shape)}" + ("; a recurrent layer needs input_shape = [time, features]"
+                                                    if len(in_shape) == 1 else ""))
+        return in_shape[1]
+
+    @classmethod
+    def out_shape(cls, s, in_shape):
+        cls._features(in_shape)
+        return (in_shape[0], s.get("units")) if s.get("return_sequences") else (s.get("units"),)
+
+    @classmethod
+    def param_shapes(cls, s, in_shape):
+        f, u, g = cls._features(in_shape), s.get("units"), cls.gates
+        return {"weight_ih_l0": (g * u, f), "weight_hh_l0": (g * u, u), "bias_ih_l0": (g * u,), "bias_hh_l0": (g * u,)}
+
+    @classmethod
+    def fans(cls, s, in_shape):
+        return s.get("units"), cls.gates * s.get("units")
+
+    @classmethod
+    def flops(cls, s, in_shape):
+        f, u, g = cls._features(in_shape), s.get("units"), cls.gates
+        return 2 * g * u * (f + u) * max(in_shape[0], 1)  # the gate products; the element-wise work is small
+
+
+class RNN(_Recurrent):
+    """h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu (torch's `nonlinearity`)."""
+
+    name = "rnn"
+    gates = 1
+    keys = {**_Recurrent.keys, "activation": Key("choice", "tanh", choices=("tanh", "relu"))}
+
+
+class LSTM(_Recurrent):
+    """Gates i, f, g, o in torch's order; c' = f c + i g, h' = o tanh(c')."""
+
+    name = "lstm"
+    gates = 4
+
+
+class GRU(_Recurrent):
+    """Gates r, z, n in torch's order; n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h."""
+
+    name = "gru"
+    gates = 3
+
+
 KINDS: dict[str, type[Kind]] = {k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten)}
+RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}  # joins KINDS once every engine has them
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -38,9 +38,9 @@ from harness.prepare import threads_for
 __all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "measure", "ratio", "spread"]
 
 PLAN: dict[str, tuple[str, ...]] = {
-    "scratch": ("gemm", "train", "xor", "infer", "profile"),
-    "torch": ("gemm", "train", "xor", "infer"),
-    "torch_plain": ("train", "xor"),
+    "scratch": ("gemm", "train", "xor", "networks", "infer", "profile"),
+    "torch": ("gemm", "train", "xor", "networks", "infer"),
+    "torch_plain": ("train", "xor", "networks"),
     "torch_compile": ("train",),
     "sklearn": ("train",),
     "onnxruntime_scratch": ("infer",),
@@ -84,14 +84,16 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
             log: Callable[[str], None] = print, runtimes: tuple[str, ...] | None = None,
-            method: Method | None = None
+            method: Method | None = None, networks: dict[str, Path] | None = None,
             ) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`), the settings
-    they were taken with, and the tags (machine record, and why a row is missing)."""
+    they were taken with, and the tags (machine record, and why a row is missing). `networks`
+    names more rows by the files of their networks (`{"conv": mnist_cnn.toml, "rnn": ...}`)."""
     method = method or Method()
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    check(spec_file, xor_file)
+    networks = dict(networks or {})
+    check(spec_file, xor_file, *networks.values())
     spec = specs.load(spec_file)
     n = threads_for(spec, threads)
     runtimes = tuple(runtimes or PLAN)
@@ -115,7 +117,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
             for runtime in turn:
                 try:
                     figures, record = _in_fresh_process(serve, runtime, spec, str(xor_file), n, files.get(runtime),
-                                                        PLAN[runtime], method)
+                                                        PLAN[runtime], method,
+                                                        {row: str(f) for row, f in networks.items()})
                 except RuntimeError as e:
                     tags[f"perf.failed.{runtime}"] = str(e).splitlines()[0][:500]
                     log(f"perf: {runtime} failed: {str(e).splitlines()[0]}")
@@ -126,8 +129,10 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
             log(f"perf: repeat {r + 1}/{repeats} done in {time.perf_counter() - t0:.0f} s")
     metrics: dict[str, float] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
                                  "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
+    others = {row: specs.load(f) for row, f in networks.items()}
+    metrics.update({f"{row}_train_flops_per_sample": train_flops_per_sample(s.network) for row, s in others.items()})
     for key, values in samples.items():
-        if key.startswith("profile.") or key == "train_samples":
+        if key.startswith("profile.") or key.endswith("_samples"):
             metrics[key] = statistics.median(values)
         else:
             metrics.update({key + suffix: v for suffix, v in spread(values).items()})
@@ -142,15 +147,17 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     metrics.update(peak_rss(spec, n))
     metrics["perf_wall_s"] = time.perf_counter() - started
     settings = {"threads": str(n), "repeats": str(repeats), "experiment": spec.name, "runtimes": ",".join(order),
+                **{f"{row}_experiment": s.name for row, s in others.items()},
+                **{f"{row}_network": s.network.describe() for row, s in others.items()},
                 **{k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(method).items()}}
     return metrics, settings, tags
 
 
-def check(spec_file: Path, xor_file: Path) -> None:
+def check(*files: Path) -> None:
     """A clear error now for a bad file or a dataset not fetched, not a traceback in a worker."""
     from harness.bench import load_all
 
-    for f in (spec_file, xor_file):
+    for f in files:
         load_all([f], ())
 
 

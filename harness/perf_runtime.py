@@ -102,6 +102,33 @@ def _train_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, met
     return out
 
 
+NETWORK_BATCH = 64
+
+
+def _network_rows(runtime: str, row: str, file: str, method: Method) -> dict[str, float]:
+    """One whole training epoch of another kind of network (convolutional, recurrent) after a
+    warm-up, at batch 64 and a constant learning rate: samples/s and the test accuracy after it,
+    as `<row>_sps.<runtime>.b64` and `<row>_accuracy.<runtime>.b64`."""
+    spec = specs.from_dict(specs.load(file).to_dict(), [f"training.batch_size={NETWORK_BATCH}",
+                                                        "training.lr_decay=1.0"])
+    inputs = prepare(spec, 0)
+    if runtime in ENGINES:
+        e = engine_class(runtime)(spec.network, spec.training, inputs.initial)
+        seconds = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share,
+                                       lambda plan: e.train_epoch(inputs.x_train, inputs.y_train, plan))
+        predict = e.predict
+    else:
+        from harness.reference.plain import PlainTorch
+
+        p = PlainTorch(spec.network, spec.training, inputs.initial)
+        seconds = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share, p.train,
+                                       lambda plan: p.slice_batches(inputs.x_train, inputs.y_train, plan))
+        predict = p.predict
+    return {f"{row}_sps.{runtime}.b{NETWORK_BATCH}": len(inputs.x_train) / seconds,
+            f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}": _accuracy(predict, inputs),
+            f"{row}_samples": float(len(inputs.x_train))}
+
+
 def _xor_row(runtime: str, xor_file: str, min_s: float) -> dict[str, float]:
     x = prepare(specs.load(xor_file), 0)
     plan = x.batches(0) * 500  # one step per batch: XOR's whole training set is one batch
@@ -170,7 +197,8 @@ def _function_name(key: tuple[str, int, str]) -> str:
 
 
 def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads: int,
-           model_file: str | None, tasks: tuple[str, ...], method: Method) -> None:
+          model_file: str | None, tasks: tuple[str, ...], method: Method,
+          networks: dict[str, str] | None = None) -> None:
     """A runtime's process: pin threads, load data, measure its tasks, send back figures and its machine record."""
     try:
         engines = [runtime] if runtime in ENGINES else (["torch"] if runtime.startswith("torch") else [])
@@ -186,6 +214,9 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
                 out["train_samples"] = float(len(inputs.x_train))
             elif task == "xor":
                 out.update(_xor_row(runtime, xor_file, method.min_window_s))
+            elif task == "networks":
+                for row, file in (networks or {}).items():
+                    out.update(_network_rows(runtime, row, file, method))
             elif task == "infer":
                 out.update(_infer_rows(runtime, spec, inputs, model_file, method))
             elif task == "profile":

@@ -8,8 +8,9 @@ targets to the form the loss takes.
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class RunInputs:
     x_test: np.ndarray
     y_test: np.ndarray
     initial: dict[str, np.ndarray]
+    extra_tests: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # by name, as x_test/y_test
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         from harness.batches import epoch_batches
@@ -47,19 +49,30 @@ def threads_for(spec: ExperimentSpec, override: int | None = None) -> int:
 def check_fits(spec: ExperimentSpec, info: datasets.DatasetInfo, n_train: int | None = None) -> None:
     """Refuse a network whose inputs or outputs do not fit the dataset, or a batch larger than it."""
     net = spec.network
-    if len(net.input_shape) == 1 and net.inputs != info.features:
+    if len(net.input_shape) == 1 and net.inputs != info.features and 0 not in info.shape:
         raise SpecError(f"network.inputs = {net.inputs}, but dataset {info.name!r} has {info.features} features "
                         f"per sample; set network.inputs = {info.features}")
-    if len(net.input_shape) > 1 and net.input_shape != info.shape:
+    if not _fits(net.input_shape, info):
         raise SpecError(f"network.input_shape = {list(net.input_shape)}, but dataset {info.name!r} has samples of "
-                        f"shape {list(info.shape)}; set network.input_shape = {list(info.shape)} "
-                        f"(or [{info.features}] for a flat network)")
+                        f"shape {list(info.shape)}; set network.input_shape = {list(info.shape)}"
+                        + (f" (or [{info.features}] for a flat network, or another shape of "
+                           f"{info.features} values, such as [28, 28] for rows as time steps)"
+                           if 0 not in info.shape else " (0: any length)"))
     if net.outputs != info.outputs:
         raise SpecError(f"network.outputs = {net.outputs}, but dataset {info.name!r} needs {info.outputs} "
                         f"output{'s' if info.outputs > 1 else ''}; set network.outputs = {info.outputs}")
     if n_train is not None and spec.training.batch_size > n_train:
         raise SpecError(f"training.batch_size = {spec.training.batch_size} is larger than the {n_train} "
                         f"training samples of {info.name!r}")
+
+
+def _fits(shape: tuple[int, ...], info: datasets.DatasetInfo) -> bool:
+    """A network takes a dataset's samples in their own shape (a 0, a time length left open,
+    matching any length), or in any shape of as many values (flat; image rows as time steps)."""
+    own = info.shape
+    if 0 in own or 0 in shape:
+        return len(shape) == len(own) and all(m == n or 0 in (m, n) for m, n in zip(shape, own, strict=True))
+    return math.prod(shape) == math.prod(own)
 
 
 def _check_finite(d: datasets.Dataset) -> None:
@@ -82,10 +95,12 @@ def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     _check_finite(d)
     loss = get_loss(spec.training.loss)
     outputs = spec.network.outputs
-    shape = spec.network.input_shape  # the dataset's own shape, or flat: a view either way
+    shape = [n or -1 for n in spec.network.input_shape]  # the dataset's own shape, or flat: a view either way
+    shaped = lambda x: x.reshape(len(x), *shape)  # noqa: E731
     return RunInputs(
         spec=spec, seed=seed, data=d,
-        x_train=d.x_train.reshape(len(d.x_train), *shape), y_train=loss.targets(d.y_train, outputs, dtype),
-        x_test=d.x_test.reshape(len(d.x_test), *shape), y_test=loss.targets(d.y_test, outputs, dtype),
+        x_train=shaped(d.x_train), y_train=loss.targets(d.y_train, outputs, dtype),
+        x_test=shaped(d.x_test), y_test=loss.targets(d.y_test, outputs, dtype),
+        extra_tests={k: (shaped(x), loss.targets(y, outputs, dtype)) for k, (x, y) in d.extra_tests.items()},
         initial=initial_parameters(spec.network, seed=seed, dtype=dtype),
     )

@@ -162,13 +162,21 @@ def summarise(children: pd.DataFrame) -> pd.DataFrame:
         row = {"experiment": experiment, "engine": engine, "metric": metric, "runs": len(runs),
                "failed": int((runs["status"] != "FINISHED").sum())}
         for key, column in [("test_metric", f"test_{metric}"), ("test_mae", "test_mae"),
-                            *((c[0], c[0]) for c in COLUMNS)]:
+                            *((c[0], c[0]) for c in COLUMNS),
+                            *((f"more_tests.{t}", f"test_{metric}_{t}") for t in more_tests(children, metric))]:
             col = f"metrics.{column}"
             values = done[col].dropna() if col in done else pd.Series(dtype=float)
             row[f"{key}_mean"] = values.mean() if len(values) else math.nan
             row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def more_tests(children: pd.DataFrame, metric: str) -> list[str]:
+    """The names of the further test sets the runs were scored on (`test_accuracy_32bit` -> "32bit")."""
+    prefix = f"metrics.test_{metric}_"
+    return sorted({c.removeprefix(prefix) for c in children.columns
+                   if c.startswith(prefix) and children[c].notna().any()})
 
 
 def _cell(row: pd.Series, key: str, fmt: str) -> str:
@@ -220,11 +228,13 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
         lines += ["", f"## {name}", ""] + ([description, ""] if isinstance(description, str) else [])
         lines += [_architecture(first), ""]
         extra = ["test_mae"] if rows["test_mae_mean"].notna().any() else []
-        head = [f"test {metric}", *(["test MAE"] if extra else []), *(c[1] for c in COLUMNS)]
+        further = [t for t in more_tests(runs, metric) if f"more_tests.{t}_mean" in rows]
+        head = [f"test {metric}", *(f"test {metric}, {t}" for t in further), *(["test MAE"] if extra else []),
+                *(c[1] for c in COLUMNS)]
         lines += ["| engine | runs | " + " | ".join(head) + " |", "|---" * (len(head) + 2) + "|"]
         for _, row in rows.iterrows():
-            cells = [_cell(row, "test_metric", "{:.4f}"), *(_cell(row, k, "{:.3g}") for k in extra),
-                     *(_cell(row, k, f) for k, _, f in COLUMNS)]
+            cells = [_cell(row, "test_metric", "{:.4f}"), *(_cell(row, f"more_tests.{t}", "{:.4f}") for t in further),
+                     *(_cell(row, k, "{:.3g}") for k in extra), *(_cell(row, k, f) for k, _, f in COLUMNS)]
             runs_cell = f"{row['runs'] - row['failed']}" + (f" (+{row['failed']} failed)" if row["failed"] else "")
             lines.append(f"| {row['engine']} | {runs_cell} | " + " | ".join(cells) + " |")
         lines += [""] + _comparison_lines(parent, runs, metric)

@@ -134,6 +134,8 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     final = {f"test_{metric.name}": records[-1].test_metric, "test_loss": records[-1].test_loss}
     if spec.training.loss == "mse" and metric.name != "mae":
         final["test_mae"] = get_metric("mae")(predictions, inputs.y_test)
+    for name, (x, y) in inputs.extra_tests.items():  # more test sets (longer sequences): scored alike
+        final[f"test_{metric.name}_{name}"] = metric(model.predict(x), y)
     d = inputs.data
     checked = None
     if export_dir is not None:

@@ -76,8 +76,12 @@ class NetworkSpec:
 
 
 def _describe_layer(layer: LayerSpec) -> str:
+    settings = dict(layer.settings)
     if layer.type == "linear":
         head = str(layer.units)
+    elif "units" in settings:  # recurrent: `lstm 64`, `gru 32 seq`, `rnn 16 relu`
+        head = " ".join([layer.type, str(settings["units"]), *(["seq"] if settings["return_sequences"] else []),
+                         *([settings["activation"]] if settings.get("activation", "tanh") != "tanh" else [])])
     else:
         short = {"filters": "", "kernel": "k", "stride": "s", "padding": "p"}
         parts = [f"{short.get(k, k + '=')}{table.setting_to_plain(v)}".replace(" ", "") for k, v in layer.settings
@@ -143,12 +147,15 @@ def read_network(t: Table, reg) -> NetworkSpec:
 
 
 def _shape(t: Table, key: str) -> tuple[int, ...]:
+    """[features], [time, features] (time 0: sequences of any length), or [channels, height, width]."""
     shape = t.get(key, list, check=lambda v: 1 <= len(v) <= 3,
-                  allowed="must list 1 to 3 sizes: [features], or [channels, height, width]")
+                  allowed="must list 1 to 3 sizes: [features], [time, features] or [channels, height, width]")
     for i, n in enumerate(shape):
         typed(n, int, t.key(f"{key}.{i}"))
-        if not 1 <= n <= MAX_WIDTH:
-            fail(t.key(f"{key}.{i}"), n, f"must be an integer from 1 to {MAX_WIDTH:,}")
+        lowest = 0 if len(shape) == 2 and i == 0 else 1
+        if not lowest <= n <= MAX_WIDTH:
+            fail(t.key(f"{key}.{i}"), n, f"must be an integer from {lowest} to {MAX_WIDTH:,}"
+                 + (" (0: sequences of any length)" if lowest == 0 else ""))
     return tuple(shape)
 
 
@@ -167,12 +174,24 @@ def _layer(t: Table, reg) -> LayerSpec:
         default = settings.get(k.same_as) if k.same_as else k.default
         if k.form == "int":
             settings[key] = positive(t, key, default if default is not None else REQUIRED, maximum=MAX_WIDTH)
+        elif k.form == "bool":
+            settings[key] = t.get(key, bool, default)
+        elif k.form == "choice":
+            settings[key] = _choice(t, key, default, k.choices)
         else:
             settings[key] = _pair(t, key, default, k.minimum)
     activation = (_activation(t, "activation", reg, hidden=True, default={"name": "identity"})
                   if kind.activation else IDENTITY)
     t.done()
     return LayerSpec(kind.name, tuple(settings.items()), activation)
+
+
+def _choice(t: Table, key: str, default: str, choices: tuple[str, ...]) -> str:
+    """One name of `choices`; `{ name = "relu" }` too, the table form an activation may be written in."""
+    value = t.raw.get(key, default)
+    if isinstance(value, dict) and set(value) == {"name"}:
+        t.raw[key] = value = value["name"]
+    return t.get(key, str, default, check=lambda v: v in choices, allowed=f"allowed: {', '.join(choices)}")
 
 
 def _pair(t: Table, key: str, default: Any, minimum: int) -> tuple[int, int]:

@@ -134,4 +134,28 @@ def test_idx_folder_missing_a_file(tmp_path):
 
 def test_every_dataset_declares_its_shape():
     assert {n: (i.features, i.outputs) for n, i in DATASETS.items()} == {
-        "xor": (2, 1), "addition": (2, 1), "mnist": (784, 10)}
+        "xor": (2, 1), "addition": (2, 1), "binary_addition": (2, 1), "mnist": (784, 10)}
+    assert {n: i.shape for n, i in DATASETS.items()} == {
+        "xor": (2,), "addition": (2,), "binary_addition": (0, 2), "mnist": (1, 28, 28)}
+
+
+def _number(bits):
+    return (bits.astype(np.int64) << np.arange(bits.shape[-1])).sum(axis=-1)
+
+
+def test_binary_addition_sums_bit_by_bit_and_tests_on_unseen_and_longer_pairs():
+    from harness.spec import DataSpec
+
+    d = load(DataSpec("binary_addition", train_size=500), seed=3)
+    assert d.x_train.shape == (500, 9, 2) and d.y_train.shape == (500, 9, 1) and d.x_test.shape == (1000, 9, 2)
+    for x, y in [(d.x_train, d.y_train), (d.x_test, d.y_test), *d.extra_tests.values()]:
+        a, b, total = _number(x[..., 0]), _number(x[..., 1]), _number(y[..., 0])
+        assert np.array_equal(a + b, total)  # least significant bit first; the last step holds the carry
+        assert not x[:, -1].any()
+    train = set(zip(_number(d.x_train[..., 0]), _number(d.x_train[..., 1]), strict=True))
+    test = set(zip(_number(d.x_test[..., 0]), _number(d.x_test[..., 1]), strict=True))
+    assert not train & test and len(test) == 1000
+    assert {k: v[0].shape for k, v in d.extra_tests.items()} == {"16bit": (1000, 17, 2), "32bit": (1000, 33, 2)}
+    assert _number(d.extra_tests["32bit"][0][..., 0]).max() > 1 << 31  # really 32-bit numbers
+    again = load(DataSpec("binary_addition", train_size=500), seed=3)
+    assert again.digest == d.digest and load(DataSpec("binary_addition", train_size=500), seed=4).digest != d.digest

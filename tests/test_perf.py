@@ -149,3 +149,25 @@ def test_perf_without_the_data_says_so_in_one_line_before_measuring(tmp_path, mo
     assert done.returncode == 2 and "harness data fetch mnist" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
+
+
+def test_the_convolution_row_reports_samples_gflops_and_its_target():
+    m = fake_metrics()
+    m.update({"conv_train_flops_per_sample": 2_000_000.0, "conv_samples": 60000.0,
+              "conv_accuracy.scratch.b64": 0.985, "conv_accuracy.torch_plain.b64": 0.986})
+    with_spread(m, "conv_sps.scratch.b64", 4_000.0, 3_800.0, 4_200.0)
+    with_spread(m, "conv_sps.torch_plain.b64", 10_000.0, 9_000.0, 11_000.0)
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "conv_experiment": "mnist_cnn",
+              "conv_network": "[1, 28, 28] -> conv2d 6 k5 p2 relu -> 10 softmax"}
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-01")
+    assert "## Convolutional network, training, samples/s (batch 64)" in md
+    assert "`mnist_cnn`: [1, 28, 28] -> conv2d 6 k5 p2 relu -> 10 softmax" in md
+    # 4,000 samples/s x 2 MFLOP = 8 GFLOP/s; torch 20; the ratio 0.40x, its spread 3,800/11,000 to 4,200/9,000
+    assert "| scratch (this project, NumPy) | 4,000 (3,800–4,200) | 8.0 | — | 98.50% |" in md
+    assert "| PyTorch, plain loop | 10,000 (9,000–11,000) | 20.0 | 0.40x (0.35–0.47) | 98.60% |" in md
+    verdicts = {t: ok for t, _, ok in perf_report.targets(m)}
+    assert verdicts["convolutional network, training, batch 64: scratch >= 0.5x plain PyTorch (oneDNN)"] is False
+    assert "**Convolutions.**" in md
+    del m["conv_sps.torch_plain.b64"]
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[
+        "convolutional network, training, batch 64: scratch >= 0.5x plain PyTorch (oneDNN)"] is None

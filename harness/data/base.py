@@ -22,11 +22,15 @@ class Dataset:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     digest: str = field(default="", compare=False)
+    extra_tests: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False)
+    # more test sets by name (binary addition's longer numbers), each scored like the test set
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         out = {k: getattr(self, k).shape for k in ("x_train", "y_train", "x_test", "y_test")}
         if self.x_val is not None:
             out.update(x_val=self.x_val.shape, y_val=self.y_val.shape)
+        for name, (x, y) in self.extra_tests.items():
+            out.update({f"x_test_{name}": x.shape, f"y_test_{name}": y.shape})
         return out
 
 
@@ -42,11 +46,14 @@ class DatasetInfo:
     metric: str = "accuracy"  # the usual test metric, for a model evaluated without its experiment
     size: int | None = None  # training rows before train_size and validation; None: known only once read
     max_train_size: int | None = None  # the most rows a generated dataset makes (None: its own size bounds it)
-    sample_shape: tuple[int, ...] | None = None  # the natural shape of a sample (images: channels, height, width)
+    sample_shape: tuple[int, ...] | None = None
+    # the natural shape of a sample: (channels, height, width) for images, (time, features) for
+    # sequences, time 0 where the test sets differ in length
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """A sample's natural shape; loaders give flat rows of `features` values in this order."""
+        """A sample's natural shape. Image loaders give flat rows in this order; sequence loaders
+        give (n, time, features) arrays."""
         return self.sample_shape or (self.features,)
 
     def train_rows(self, spec) -> int | None:
@@ -76,7 +83,7 @@ def digest(*arrays: np.ndarray) -> str:
 
 
 def finish(name: str, source: str, x_train, y_train, x_test, y_test, dtype: str,
-           validation: float = 0.0, seed: int = 0) -> Dataset:
+           validation: float = 0.0, seed: int = 0, extra_tests: dict | None = None) -> Dataset:
     """Cast features to `dtype` (C-contiguous), split off a validation share, and add the digest."""
     cast = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
     labels = lambda y: np.ascontiguousarray(y) if y.dtype.kind in "iu" else cast(y)  # noqa: E731
@@ -90,9 +97,11 @@ def finish(name: str, source: str, x_train, y_train, x_test, y_test, dtype: str,
         val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
         x_val, y_val = x_train[val], y_train[val]
         x_train, y_train = x_train[train], y_train[train]
+    extra = {k: (cast(x), labels(y)) for k, (x, y) in (extra_tests or {}).items()}
     arrays = [x_train, y_train, x_test, y_test] + ([x_val, y_val] if x_val is not None else [])
+    arrays += [a for pair in extra.values() for a in pair]
     return Dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                   source=source, x_val=x_val, y_val=y_val, digest=digest(*arrays))
+                   source=source, x_val=x_val, y_val=y_val, digest=digest(*arrays), extra_tests=extra)
 
 
 def load(spec, seed: int = 0, dtype: str = "float32") -> Dataset:

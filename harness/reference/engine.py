@@ -6,7 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,17 @@ LOSSES = {
     "bce": (nn.BCEWithLogitsLoss, "sigmoid"),
     "cross_entropy": (nn.CrossEntropyLoss, "softmax"),
 }
+
+
+def per_step(loss_fn: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss over every output row: a network with an output per time step (N, T, K) is scored
+    as N·T rows of K, so that its mean is over every step, as the scratch engine takes it."""
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.ndim > 2:
+            out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1) if not y.is_floating_point() else y.reshape(
+                -1, out.shape[-1])
+        return loss_fn(out, y)
+    return loss
 
 
 def make_optimizer(name: str, params, settings: dict) -> torch.optim.Optimizer:
@@ -46,7 +57,7 @@ class TorchEngine:
         loss_cls, fused_with = LOSSES[training.loss]
         self.model = Net(network, self.dtype, logits_out=fused_with == network.output_activation.name)
         self.model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=training.dtype)) for k, v in params.items()})
-        self.loss_fn = loss_cls()
+        self.loss_fn = per_step(loss_cls())
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
                                         training.optimizer.kwargs())
         self.scheduler = (torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=training.lr_decay)

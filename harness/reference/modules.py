@@ -22,7 +22,7 @@ def activation_module(spec: ActivationSpec) -> nn.Module:
         "elu": lambda: nn.ELU(alpha=p.get("alpha", 1.0)),
         "gelu": lambda: nn.GELU(approximate="none"),
         "softplus": lambda: nn.Softplus(),
-        "softmax": lambda: nn.Softmax(dim=1),
+        "softmax": lambda: nn.Softmax(dim=-1),  # over the outputs of a row (or of a time step)
     }[spec.name]()
 
 
@@ -32,7 +32,7 @@ def _conv2d(s: LayerSpec, shape: tuple[int, ...], dtype: torch.dtype) -> nn.Modu
 
 # layer kind -> its torch module, from the layer's spec, its input shape and the dtype
 LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]] = {
-    "linear": lambda s, shape, dtype: nn.Linear(shape[0], s.get("units"), dtype=dtype),
+    "linear": lambda s, shape, dtype: nn.Linear(shape[-1], s.get("units"), dtype=dtype),
     "conv2d": _conv2d,
     "maxpool2d": lambda s, shape, dtype: nn.MaxPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),
     "avgpool2d": lambda s, shape, dtype: nn.AvgPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.reference.engine import DTYPES, LOSSES, make_optimizer
+from harness.reference.engine import DTYPES, LOSSES, make_optimizer, per_step
 from harness.reference.modules import activation_module, layer_modules
 from harness.spec import NetworkSpec, TrainingSpec
 
@@ -39,7 +39,7 @@ class PlainTorch:
                 layers.append(act)  # the loss takes logits where it fuses
         self.model = nn.Sequential(*layers)
         self.step_model = torch.compile(self.model) if compile else self.model
-        self.loss_fn = loss_cls()
+        self.loss_fn = per_step(loss_cls())
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
                                         training.optimizer.kwargs())
         out_act = network.output_activation

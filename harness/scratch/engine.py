@@ -46,7 +46,9 @@ class ScratchEngine:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str) -> dict[str, float]:
         pred = self.net.predict(x)
-        return {metric: get_metric(metric)(pred, y), "loss": self.loss.value(pred, y)}
+        rows = pred.reshape(-1, pred.shape[-1])  # an output per time step: the loss is over every step's row
+        return {metric: get_metric(metric)(pred, y), "loss": self.loss.value(rows, y.reshape(len(rows), -1)
+                                                                             if len(y) != len(rows) else y)}
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self.net.parameters()

@@ -76,7 +76,7 @@ class Network:
         self._first_weighted = next(i for i, layer in enumerate(self.layers) if layer.param_shapes())
         self._batches: dict[int, _Batch] = {}
         self._heads: dict[tuple[int, bool], _Head] = {}
-        self._last: tuple[np.ndarray, _Head] | None = None  # (output logits, head) of the last forward
+        self._last: tuple[np.ndarray, _Head, tuple[int, ...]] | None = None  # logits as rows, head, shape
 
     # -- state
 
@@ -106,26 +106,30 @@ class Network:
         return self._through(self._input(x), True, head)
 
     def _through(self, x: np.ndarray, training: bool, head: bool = True) -> np.ndarray:
-        """Every layer on a batch; the output activation too unless `head` is false."""
+        """Every layer on a batch; the output activation too unless `head` is false. An output per
+        time step (N, T, K) goes through the head as N·T rows of K."""
         for layer in self.layers:
             x = layer.forward(x, training)
-        h = self._head(len(x), training)
+        rows = x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
+        h = self._head(len(rows), training)
         if training:
-            self._last = (x, h)
-        return self.output.forward(x, out=h.a) if head else x
+            self._last = (rows, h, x.shape)
+        return self.output.forward(rows, out=h.a).reshape(x.shape) if head else x
 
     def backward(self, y: np.ndarray, loss: losses.Loss) -> float:
         """Loss of the last `forward` against targets `y`, and every parameter's gradient."""
         if self._last is None:
             raise RuntimeError("backward needs a forward first")
-        z, h = self._last
+        z, h, shape = self._last
+        if len(y) != len(z):  # targets per time step, as rows like the outputs'
+            y = y.reshape(len(z), *([] if y.dtype.kind in "iu" else [-1]))
         if loss.fused_with == self.output.name:
             value = loss.fused_head(z, y, self.output, h.a, h.g)
         else:
             a = self.output.forward(z, out=h.a)
             value = loss.value(a, y)
             self.output.backward(z, a, loss.grad(a, y), out=h.g)
-        g = h.g
+        g = h.g.reshape(shape)
         first = self._first_weighted
         for i in range(len(self.layers) - 1, first - 1, -1):  # below the first weights nothing learns
             g = self.layers[i].backward(g, need_dx=i > first)
@@ -135,10 +139,12 @@ class Network:
         """Output activations in a new array, computed block by block in buffers of their own
         (a fresh large array per layer and call would cost a page fault per page)."""
         x = self._input(x)
-        out = np.empty((len(x), self.spec.outputs), dtype=self.dtype)
+        out = np.empty((0, self.spec.outputs), dtype=self.dtype)
         for start in range(0, len(x), PREDICT_BLOCK):
-            block = x[start:start + PREDICT_BLOCK]
-            out[start:start + len(block)] = self._through(block, training=False)
+            block = self._through(x[start:start + PREDICT_BLOCK], training=False)
+            if start == 0:
+                out = np.empty((len(x), *block.shape[1:]), dtype=self.dtype)
+            out[start:start + len(block)] = block
         return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str = "accuracy",
@@ -214,9 +220,10 @@ class Network:
         """x as (n, *input_shape) in the network's dtype; flat rows of an image network are reshaped."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
         shape = self.spec.input_shape
-        if x.ndim >= 2 and x.shape[1:] != shape and math.prod(x.shape[1:]) == math.prod(shape):
+        if x.ndim >= 2 and x.shape[1:] != shape and math.prod(x.shape[1:]) == math.prod(shape) > 0:
             x = x.reshape(len(x), *shape)
-        if x.ndim < 2 or x.shape[1:] != shape:
+        fits = x.ndim == len(shape) + 1 and all(s in (0, n) for s, n in zip(shape, x.shape[1:], strict=True))
+        if not fits:  # a 0 in the input shape is a time length left open
             takes = f"{shape[0]} inputs" if len(shape) == 1 else f"inputs of shape {list(shape)}"
             raise ValueError(f"the model takes {takes} per sample, the data has shape {x.shape}")
         return x

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from harness.scratch.layers.activation import ActivationLayer
 from harness.scratch.layers.base import Layer
+from harness.scratch.layers.conv import Conv2d
 from harness.scratch.layers.dense import Dense
 from harness.scratch.layers.flatten import Flatten
+from harness.scratch.layers.pool import AvgPool2d, MaxPool2d
 
-LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (Dense, Flatten)}
+LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten)}
 
-__all__ = ["LAYERS", "ActivationLayer", "Dense", "Flatten", "Layer"]
+__all__ = ["LAYERS", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten", "Layer", "MaxPool2d"]

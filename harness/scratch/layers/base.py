@@ -8,8 +8,10 @@ buffer (`bind`), so that the optimizers update every layer in a few array operat
 - `backward(dy, need_dx)` writes the parameter gradients into the bound views and returns
   dL/dx (None when `need_dx` is false: the first layer's input is data);
 - results live in the layer's own buffers, one set per batch size and mode, valid until the
-  layer's next call of the same size and mode. The layer after may overwrite a result in
-  place (an activation does), so a backward never reads its own forward's output.
+  layer's next call of the same size and mode. An activation layer may overwrite the output
+  of the layer before it, and the gradient it is given, in place; so no other layer's
+  backward reads its own forward's output, and no layer but an activation writes into its
+  input or into the gradient it is given.
 """
 
 from __future__ import annotations
