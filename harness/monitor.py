@@ -8,7 +8,9 @@ itself costs is reported as `monitor_overhead_s`.
 
 CPU % is a ratio of `cpu_times` deltas to wall time. The kernel counts CPU time in clock
 ticks (10 ms), so a rate over one 50 ms interval can be off by 20 percentage points per
-tick and, summed over threads, read 700% on two cores. The peak rate is therefore taken
+tick and, summed over threads, read 700% on two cores; the window's total takes this
+process's own CPU time from the nanosecond clock at its edges (`time.process_time`), so a
+window of a few ticks still reads true. The peak rate is therefore taken
 over windows of at least `PEAK_WINDOW_S` (a tick is then 2% of a core), and every rate is
 bounded by 100 x the cores this process may use. `rss_baseline_mb` is the resident memory
 when the window opens (imports and data already loaded); `rss_peak_mb` the largest seen
@@ -42,6 +44,7 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._samples: list[tuple[float, float, float, int, int]] = []  # (t, user, system, rss, threads)
+        self._own: list[tuple[float, float]] = []  # (this process's CPU s by the nanosecond clock, by psutil's ticks)
         self._overhead = 0.0
         self._listed: list[psutil.Process] | None = None
         self._relist_every = max(1, round(1.0 / interval))
@@ -57,12 +60,15 @@ class Monitor:
 
     def _sample(self) -> None:
         c0 = time.thread_time()
+        precise = time.process_time()
         user = system = 0.0
         rss = threads = 0
         for p in self._processes():
             try:
                 with p.oneshot():
                     cpu = p.cpu_times()
+                    if p is self._proc:
+                        self._own.append((precise, cpu.user + cpu.system))
                     user, system = user + cpu.user, system + cpu.system
                     rss += p.memory_info().rss
                     threads += p.num_threads()
@@ -78,6 +84,7 @@ class Monitor:
     def start(self) -> None:
         self._listed = None
         self._samples.clear()
+        self._own.clear()
         self._overhead = 0.0
         self._stop.clear()
         self._sample()
@@ -93,6 +100,7 @@ class Monitor:
         s = self._samples
         wall = s[-1][0] - s[0][0]
         user, system = s[-1][1] - s[0][1], s[-1][2] - s[0][2]
+        user, system = _exact_at_edges(user, system, self._own)
         bound = 100.0 * usable_cores()
         mean = min(bound, 100 * (user + system) / wall) if wall > 0 else 0.0
         rss = [x[3] for x in s]
@@ -117,6 +125,18 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.result = self.stop()
+
+
+def _exact_at_edges(user: float, system: float, own: list[tuple[float, float]]) -> tuple[float, float]:
+    """User and system seconds with this process's share taken from the nanosecond clock at the
+    window's edges instead of psutil's 10 ms ticks (a window of a few ticks would read 0 % or
+    double); the clock does not split user from system, so its total is split as the ticks did."""
+    if len(own) < 2:
+        return user, system
+    ticks = own[-1][1] - own[0][1]
+    total = user + system - ticks + (own[-1][0] - own[0][0])
+    share = user / (user + system) if user + system > 0 else 1.0
+    return total * share, total * (1 - share)
 
 
 def _peak_rates(samples: list[tuple[float, float, float, int, int]]) -> list[float]:

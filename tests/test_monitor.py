@@ -89,3 +89,21 @@ def test_a_window_shorter_than_the_interval_still_has_both_edges():
     with Monitor(interval=10) as m:
         pass
     assert m.result["monitor_samples"] == 2 and m.result["rss_peak_mb"] > 0
+
+
+def test_a_window_of_a_few_milliseconds_reads_its_true_cpu_share():
+    """psutil counts CPU time in 10 ms ticks: alone, a 4 ms busy window read 0 % or several
+    hundred; the nanosecond clock at the edges makes every one read about one core."""
+    import time
+
+    from harness.monitor import Monitor
+
+    for _ in range(5):
+        m = Monitor(interval=0.05)
+        m.start()
+        end = time.perf_counter() + 0.004
+        while time.perf_counter() < end:
+            pass
+        r = m.stop()
+        assert 0.001 <= r["cpu_user_s"] + r["cpu_system_s"] <= 0.02, r
+        assert 20 <= r["cpu_percent_mean"] <= 150, r  # preempted on a busy machine: less, never 0
