@@ -36,10 +36,12 @@ def sample_shape(sess) -> tuple[int | None, ...] | None:
 
 def fit_samples(x: np.ndarray, dims: tuple[int | None, ...] | None) -> np.ndarray:
     """`x` with its samples in the model's shape: flat rows of an image model (MNIST's 784) are
-    reshaped to [channels, height, width], images to flat rows for a flat model; data with
-    another number of values per sample gets one line saying both shapes."""
+    reshaped to [channels, height, width], images to flat rows for a flat model, flat rows of a
+    sequence model of open length (dims [None or 0, features]) to steps of its features; data
+    with another number of values per sample gets one line saying both shapes."""
     if x.ndim < 2:
         raise ModelFileError(f"the data has shape {list(x.shape)}; it needs one sample per row")
+    dims = None if dims is None else tuple(d or None for d in dims)  # 0: a time length left open
     have = x.shape[1:]
     if dims is None or (len(dims) == len(have) and all(d in (None, h) for d, h in zip(dims, have, strict=True))):
         return x
@@ -47,6 +49,8 @@ def fit_samples(x: np.ndarray, dims: tuple[int | None, ...] | None) -> np.ndarra
         return x.reshape(len(x), -1)
     if None not in dims and math.prod(dims) == math.prod(have):
         return x.reshape(len(x), *dims)
+    if len(dims) == 2 and dims[0] is None and dims[1] and len(have) == 1 and have[0] and have[0] % dims[1] == 0:
+        return x.reshape(len(x), -1, dims[1])
     raise ModelFileError(shape_mismatch(dims, have))
 
 
@@ -78,11 +82,24 @@ def predict_onnx(path_or_session, x: np.ndarray) -> np.ndarray:
     name = info.name
     batch = fixed_batch(sess)
     if batch is None or len(x) == batch:
-        return sess.run(None, {name: x})[0]
+        return _run(sess, name, x)
     out = []
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch]
         if len(chunk) < batch:
             chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *x.shape[1:]), dtype=x.dtype)])
-        out.append(sess.run(None, {name: chunk})[0][:min(batch, len(x) - start)])
+        out.append(_run(sess, name, chunk)[:min(batch, len(x) - start)])
     return np.concatenate(out)
+
+
+def _run(sess, name: str, x: np.ndarray) -> np.ndarray:
+    """One run; a failure of onnxruntime's kernels (its LSTM and GRU take no float64) in one line,
+    which onnxruntime is kept from logging to stderr itself."""
+    import onnxruntime as ort
+
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4
+    try:
+        return sess.run(None, {name: x}, quiet)[0]
+    except Exception as e:  # onnxruntime's own exception types
+        raise ModelFileError(f"onnxruntime cannot run it ({str(e).splitlines()[0]})") from None

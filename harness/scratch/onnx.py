@@ -1,12 +1,15 @@
 """ONNX, the standard file format for a trained network: the shared vocabulary and export.
 
 Export writes one node per layer, by a handler per layer kind (`EXPORTERS`): linear as Gemm
-(W stored as torch's (out, in), transB = 1), conv2d as Conv, maxpool2d as MaxPool, avgpool2d
-as AveragePool counting the padding (torch's default, not ONNX's), flatten as Flatten; then
-the native ONNX operator of each activation. The input is [batch, *input_shape] with a
-dynamic batch, the file opset 21 and IR version 10 (what onnxruntime 1.31 reads), parameters
-named `layers.i.weight` / `layers.i.bias` (i counting `spec.all_layers`), and the experiment
-in `metadata_props`.
+(W stored as torch's (out, in), transB = 1; on every step of a sequence, MatMul by its
+Transpose and Add), conv2d as Conv, maxpool2d as MaxPool, avgpool2d as AveragePool counting
+the padding (torch's default, not ONNX's), flatten as Flatten, rnn, lstm and gru as RNN, LSTM
+and GRU between Transposes (harness/scratch/onnx_recurrent.py); then the native ONNX operator
+of each activation. The input is [batch, *input_shape] with a dynamic batch (and a dynamic
+"time" where the time length is open), the file opset 21 and IR version 10 (what onnxruntime
+1.31 reads), parameters named `layers.i.weight` / `layers.i.bias` (i counting
+`spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), and the experiment in
+`metadata_props`.
 
 Import (`load`, `IMPORTERS`) lives in harness/scratch/onnx_import.py: one reader per ONNX
 operator that makes a layer. onnx is imported inside the functions: the engine never needs it.
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.layers import LayerSpec
+from harness.layers import LayerSpec, Shape
+from harness.scratch import onnx_recurrent
 from harness.scratch.onnx_import import IMPORTERS, load, metadata, read_model
 from harness.spec import network_to_dict
 
@@ -43,28 +47,39 @@ ONNX_OPS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 class _Graph:
-    """The nodes and initializers of a model being written, from a network's parameters."""
+    """The nodes and initializers of a model being written, from a network's parameters and the
+    input shape of each layer (`shapes[i]`, per sample)."""
 
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.params, self.nodes, self.inits = params, [], []
+    def __init__(self, params: dict[str, np.ndarray], shapes: list[Shape]) -> None:
+        self.params, self.shapes, self.nodes, self.inits = params, shapes, [], []
 
     def param(self, name: str) -> str:
+        return self.tensor(name, self.params[name])
+
+    def tensor(self, name: str, value: np.ndarray) -> str:
         from onnx import numpy_helper
 
-        self.inits.append(numpy_helper.from_array(self.params[name], name))
+        self.inits.append(numpy_helper.from_array(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], output: str, name: str, **attrs: Any) -> str:
+    def node(self, op: str, inputs: list[str], output: str | list[str], name: str, **attrs: Any) -> str:
+        """Add a node; its output's name (the first, given several: "" leaves an optional one out)."""
         from onnx import helper
 
-        self.nodes.append(helper.make_node(op, inputs, [output], name=name, **attrs))
-        return output
+        outputs = [output] if isinstance(output, str) else output
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
+        return outputs[0]
 
 
 Exporter = Callable[[_Graph, int, LayerSpec, str], str]  # (graph, layer index, layer, input) -> output
 
 
 def _linear(g: _Graph, i: int, layer: LayerSpec, x: str) -> str:
+    if len(g.shapes[i]) == 2:  # every step of a sequence (N, T, F): Gemm takes matrices only, MatMul broadcasts
+        w_t = g.node("Transpose", [g.param(f"layers.{i}.weight")], f"layers.{i}.weight_t", f"layers.{i}.transpose",
+                     perm=[1, 0])
+        xw = g.node("MatMul", [x, w_t], f"layers.{i}.xw", f"layers.{i}")
+        return g.node("Add", [xw, g.param(f"layers.{i}.bias")], f"layers.{i}.z", f"layers.{i}.bias")
     return g.node("Gemm", [x, g.param(f"layers.{i}.weight"), g.param(f"layers.{i}.bias")], f"layers.{i}.z",
                   f"layers.{i}", transB=1)
 
@@ -96,7 +111,7 @@ def _flatten(g: _Graph, i: int, layer: LayerSpec, x: str) -> str:
 
 # layer kind -> its exporter: exactly the kinds of harness.layers.KINDS (tests/test_registries.py)
 EXPORTERS: dict[str, Exporter] = {"linear": _linear, "conv2d": _conv2d, "maxpool2d": _maxpool2d,
-                                  "avgpool2d": _avgpool2d, "flatten": _flatten}
+                                  "avgpool2d": _avgpool2d, "flatten": _flatten, **onnx_recurrent.EXPORTERS}
 
 
 def _activation(g: _Graph, i: int, layer: LayerSpec, x: str) -> str:
@@ -112,21 +127,26 @@ def _activation(g: _Graph, i: int, layer: LayerSpec, x: str) -> str:
     return g.node(op, [x], f"layers.{i}.a", f"acts.{i}", **kwargs)
 
 
+def _dims(shape: Shape) -> list[int | str]:
+    """A tensor's dims in the file: a dynamic batch, and a dynamic time where its length is open (0)."""
+    return ["batch", *(d or "time" for d in shape)]
+
+
 def export(net: Network, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write `net` as an ONNX model; `metadata` lands in metadata_props beside the network spec."""
     import onnx
     from onnx import TensorProto, helper
 
     elem = TensorProto.DOUBLE if net.dtype == np.float64 else TensorProto.FLOAT
-    g = _Graph(net.parameters())
+    g = _Graph(net.parameters(), net.spec.shapes)
     current = INPUT
     for i, layer in enumerate(net.spec.all_layers):
         current = _activation(g, i, layer, EXPORTERS[layer.type](g, i, layer, current))
     g.node("Identity", [current], OUTPUT, "output")
     graph = helper.make_graph(
         g.nodes, "harness_network",
-        [helper.make_tensor_value_info(INPUT, elem, ["batch", *net.spec.input_shape])],
-        [helper.make_tensor_value_info(OUTPUT, elem, ["batch", net.spec.outputs])],
+        [helper.make_tensor_value_info(INPUT, elem, _dims(net.spec.input_shape))],
+        [helper.make_tensor_value_info(OUTPUT, elem, _dims(net.spec.shapes[-1]))],
         initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                               producer_name="nn-harness")

@@ -2,20 +2,24 @@
 
 `load` walks the graph as one chain from its input to its output. What it reads:
 - layers, by `READERS` (ONNX op -> layer kind and reader): Gemm, MatMul (+ an Add that is its
-  bias), Conv, MaxPool, AveragePool, Flatten, and Reshape where it flattens each sample
-  (to [batch, -1], [-1, features], [0, -1], or the file's fixed batch);
+  bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten, Reshape where it
+  flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's fixed batch), and
+  RNN, LSTM and GRU with the layout ops around them (harness/scratch/onnx_recurrent.py);
 - the activations of `ONNX_OPS` right after a linear or conv2d layer, and torch's thresholded
   Softplus (Softplus, Greater, Where);
 - around them: initializers, Constant and Identity nodes, and the small integer programs
   exporters write for a Reshape's target (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice,
-  Cast, Transpose), evaluated here with the batch size as a symbol.
+  Cast, Transpose, Mul, Reshape), evaluated here with the batch size and an open time length as
+  symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
+  that makes a recurrent layer's zero initial state.
 Refused, one `ModelFileError` naming the node: any other op, a branch off the chain, grouped
 or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
 an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
 asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer.
 
 The spec comes back in the general form (`input_shape` from the graph input's dims, a fixed
-batch allowed), parameters by our names (`layers.i.weight`, i counting `spec.all_layers`).
+batch allowed, a time length left open as 0), parameters by our names (`layers.i.weight`, i
+counting `spec.all_layers`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 
 from harness.errors import ModelFileError
 from harness.layers import IDENTITY, KINDS, ActivationSpec, LayerSpec, ShapeError, setting_to_plain
+from harness.scratch import onnx_recurrent
 from harness.spec import NetworkSpec, network_from_dict
 
 if TYPE_CHECKING:
@@ -70,13 +75,16 @@ def metadata(model: Any) -> dict[str, str]:
 @dataclass
 class _Layer:
     """A layer read off the graph: its kind, settings, parameters (a bias of None may still
-    come from an Add), the node that made it, and its activation once one follows."""
+    come from an Add), the node that made it, and its activation once one follows; a recurrent
+    node also says which of its outputs the chain goes on from, and that tensor's axes."""
 
     type: str
     settings: dict[str, Any]
     params: dict[str, np.ndarray | None]
     node: str = ""
     activation: ActivationSpec | None = None
+    output: str = ""  # the node's output the chain goes on from, when not its first
+    labels: tuple[str, ...] | None = None  # that output's axes, when not batch first
 
     def spec(self) -> LayerSpec:
         keys = KINDS[self.type].keys
@@ -160,7 +168,7 @@ def _flatten(node: Any, a: dict[str, Any], walk: _Walk) -> _Layer:
 
 
 def _reshape(node: Any, a: dict[str, Any], walk: _Walk) -> _Layer:
-    target = [v if v is BATCH else int(v) for v in walk.const(node, 1, symbolic=True).reshape(-1)]
+    target = [v if isinstance(v, _Symbol) else int(v) for v in walk.const(node, 1, symbolic=True).reshape(-1)]
     features = math.prod(walk.shape)
     first, last = (target + [None, None])[:2]
     batch_ok = (first is BATCH or (first == 0 and not a.get("allowzero", 0)) or first == walk.batch
@@ -175,7 +183,7 @@ def _reshape(node: Any, a: dict[str, Any], walk: _Walk) -> _Layer:
 READERS: dict[str, tuple[str, Reader]] = {
     "Gemm": ("linear", _gemm), "MatMul": ("linear", _matmul), "Conv": ("conv2d", _conv),
     "MaxPool": ("maxpool2d", _pool("maxpool2d")), "AveragePool": ("avgpool2d", _pool("avgpool2d")),
-    "Flatten": ("flatten", _flatten), "Reshape": ("flatten", _reshape),
+    "Flatten": ("flatten", _flatten), "Reshape": ("flatten", _reshape), **onnx_recurrent.READERS,
 }
 IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}
 
@@ -184,11 +192,20 @@ IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}
 
 
 class _Symbol:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
     def __repr__(self) -> str:
-        return "batch"
+        return self.name
 
 
-BATCH = _Symbol()  # the batch size in shape arithmetic: unknown until the model runs
+BATCH = _Symbol("batch")  # the batch size in shape arithmetic: unknown until the model runs
+TIME = _Symbol("time")  # a sequence length the file leaves open
+
+
+def _reshape_const(x: np.ndarray, target: np.ndarray, allowzero: int) -> np.ndarray:
+    shape = [x.shape[j] if int(t) == 0 and not allowzero else int(t) for j, t in enumerate(target.reshape(-1))]
+    return x.reshape(shape)
 
 
 def _slice(x: np.ndarray, starts, ends, axes=None, steps=None) -> np.ndarray:
@@ -224,6 +241,10 @@ _FOLD: dict[str, Callable[[Any, dict[str, Any], list[np.ndarray]], np.ndarray]] 
     "Concat": lambda n, a, xs: np.concatenate([np.reshape(x, -1) if x.ndim == 0 else x for x in xs], a["axis"]),
     "Slice": lambda n, a, xs: (_slice(xs[0], *xs[1:]) if len(xs) > 1 else
                                _slice(xs[0], a["starts"], a["ends"], a.get("axes"))),
+    "Mul": lambda n, a, xs: np.multiply(xs[0], xs[1]),
+    "Reshape": lambda n, a, xs: _reshape_const(xs[0], xs[1], a.get("allowzero", 0)),
+    "Expand": onnx_recurrent.expand,
+    "ConstantOfShape": onnx_recurrent.constant_of_shape,
 }
 
 
@@ -246,15 +267,18 @@ def _describe(node: Any) -> str:
 
 @dataclass
 class _Walk:
-    """The state of one pass over a graph: constants, the chain's current tensor and its shape."""
+    """The state of one pass over a graph: constants, the chain's current tensor and its shape
+    (per sample, as if batch first), and its axes where they are not batch first (around a
+    recurrent node: onnx_recurrent names them N, T, D, F)."""
 
     graph: Any
     folder: str  # where tensors stored outside the file (external data) are, as torch's dynamo writes them
     consts: dict[str, np.ndarray] = field(default_factory=dict)
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per-sample shape of each data tensor
+    dims: dict[str, list[Any]] = field(default_factory=dict)  # each data tensor's full shape, with symbols
     layers: list[_Layer] = field(default_factory=list)
     fresh: bool = False  # the current tensor is a layer's output, before any activation
     softplus: dict[str, str] = field(default_factory=dict)
+    labels: tuple[str, ...] | None = None  # the current tensor's axes when not batch first
 
     def __post_init__(self) -> None:
         from onnx import numpy_helper
@@ -268,7 +292,8 @@ class _Walk:
             raise _Refused(f"its weights are stored outside it and cannot be read ({why}); torch.onnx.export "
                            "writes them to a .data file beside the model: keep the two together, or export "
                            "with external_data=False") from None
-        self.used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
+        self.outputs = {o.name for o in g.output}
+        self.used = {x for n in g.node for x in n.input} | self.outputs
         inputs = [i for i in g.input if i.name not in self.consts]
         if len(inputs) != 1:
             raise _Refused(f"expected one graph input, found {[i.name for i in inputs]}")
@@ -279,14 +304,16 @@ class _Walk:
         sample = dims[1:]
         if len(dims) in (2, 4) and all(sample):
             self.shape: tuple[int, ...] | None = tuple(sample)
+        elif len(dims) == 3 and sample[1]:  # a sequence: its time length may be open
+            self.shape = (sample[0] or 0, sample[1])
         elif len(dims) in (0, 2):
             self.shape = None  # a flat input whose width only the first weight tells
         else:
             raise _Refused(f"the graph input {self.input!r} has shape {dims}; a harness network takes "
-                           "[batch, features] or [batch, channels, height, width], sizes fixed")
+                           "[batch, features], [batch, time, features] or [batch, channels, height, width], "
+                           "sizes fixed but the time")
         self.input_shape = self.shape
-        if self.shape is not None:
-            self.shapes[self.input] = self.shape
+        self._advance(self.input)
 
     def const(self, node: Any, i: int, symbolic: bool = False) -> np.ndarray:
         name = node.input[i] if i < len(node.input) else ""
@@ -298,6 +325,23 @@ class _Walk:
             raise _Refused(f"its input {i} ({name}) depends on the batch size")
         return value
 
+    def axes(self) -> tuple[str, ...]:
+        """The current sequence tensor's axes: its labels, or batch first."""
+        return self.labels or (("N", "T", "F") if len(self.shape or ()) == 2 else ("N", "F"))
+
+    def axes_of(self, node: Any, a: dict[str, Any]) -> tuple[int, ...] | None:
+        """Unsqueeze's or Squeeze's axes (an attribute before opset 13, a constant input since)."""
+        return _axes(node, a, [None, *(self.const(node, 1) for _ in node.input[1:2] if _)])
+
+    def _advance(self, name: str) -> None:
+        """The chain goes on from `name`; its full shape is known where the per-sample shape is."""
+        self.current = name
+        if self.shape is not None:
+            time = {"T": self.shape[0] or TIME} if len(self.shape) == 2 else {}
+            sizes = {"N": BATCH, "D": 1, "F": self.shape[-1], **time}
+            self.dims[name] = ([sizes[label] for label in self.labels] if self.labels is not None else
+                               [BATCH, *(d or TIME for d in self.shape)])
+
     def step(self, node: Any) -> None:
         op, a = node.op_type, _attrs(node)
         if op == "Constant":
@@ -308,19 +352,34 @@ class _Walk:
             if op not in _FOLD:
                 raise _Refused(f"unsupported node {_describe(node)} on constants")
             values = [self.consts[x] if x else None for x in node.input]
+            if values and onnx_recurrent.filled(values[0]) and op in onnx_recurrent.KEEP_FILLED:
+                self.consts[node.output[0]] = values[0]
+                return
             try:
                 self.consts[node.output[0]] = np.asarray(_FOLD[op](node, a, values))
             except (ValueError, IndexError, KeyError, TypeError) as e:  # NumPy's words for a bad axis or index
                 raise _Refused(f"node {_describe(node)} cannot be evaluated ({e})") from None
             return
-        if op == "Shape" and data[0] in self.shapes:
-            self.consts[node.output[0]] = np.array([BATCH, *self.shapes[data[0]]], dtype=object)[
-                a.get("start", 0):a.get("end")]
+        if op == "Shape" and data[0] in self.dims:
+            self.consts[node.output[0]] = np.array(self.dims[data[0]], dtype=object)[a.get("start", 0):a.get("end")]
             return
         if self._softplus(node, op):
             return
         if data != [self.current]:
             raise _Refused(f"node {_describe(node)} is not part of a plain chain of layers (it reads {data})")
+        try:
+            labels = onnx_recurrent.follow(node, op, a, self)
+        except _Refused as e:
+            raise _Refused(f"node {_describe(node)}: {e}") from None
+        if labels is not None:  # a layout op around a recurrent layer
+            self.labels = None if labels in (("N", "T", "F"), ("N", "F")) else labels
+            self._advance(node.output[0])
+            return
+        if self.labels is not None and op not in onnx_recurrent.READERS:
+            raise _Refused(f"node {_describe(node)} reads a tensor of axes {onnx_recurrent.axes_text(self.labels)}, "
+                           "not batch first; only an RNN, LSTM or GRU node and the Transpose, Squeeze, Reshape and "
+                           "Gather around it may (torch's dynamo exporter writes nn.RNN unrolled step by step, "
+                           "which is not read: export it with dynamo=False)")
         if op in READERS:
             if self.shape is None and op not in ("Gemm", "MatMul"):
                 raise _Refused(f"the graph input {self.input!r} has no fixed shape for node {_describe(node)}")
@@ -330,6 +389,10 @@ class _Walk:
                 raise _Refused(f"node {_describe(node)}: {e}") from None
             layer.node = _describe(node)
             self._add(layer)
+            if layer.labels is not None:  # a recurrent node: the chain goes on from Y or Y_h
+                self.labels = layer.labels
+                self._advance(layer.output)
+                return
         elif op == "Add" and self._bias(node):
             pass
         elif op in _from_onnx() and self._can_activate(node):
@@ -340,8 +403,7 @@ class _Walk:
         elif op != "Identity":
             raise _Refused(f"unsupported node {_describe(node)}; a harness model is a chain of the layers "
                            f"{', '.join(READERS)} and the activations {', '.join(sorted(_from_onnx()))}")
-        self.current = node.output[0]
-        self.shapes[self.current] = self.shape
+        self._advance(node.output[0])
 
     def _add(self, layer: _Layer) -> None:
         if self.shape is None:  # a flat input of unknown width: the first weight's
@@ -360,16 +422,19 @@ class _Walk:
         self.shape, self.fresh = tuple(out), True
 
     def _bias(self, node: Any) -> bool:
-        """An Add right after a layer without a bias, of one value per output channel: its bias."""
+        """An Add right after a layer without a bias, of one value per output channel (the last
+        axis of a linear layer's output, the first of a convolution's): its bias."""
         last = self.layers[-1] if self.layers and self.fresh else None
         if last is None or last.params.get("bias", 0) is not None:
             return False
         other = next((x for x in node.input if x in self.consts), None)
         b = None if other is None else self.consts[other]
-        n = self.shape[0]
+        channel = 0 if last.type == "conv2d" else len(self.shape) - 1
+        n = self.shape[channel]
         if b is None or b.dtype == object or b.size != n:
             return False
-        per_channel = np.broadcast_to(b.reshape(n, *[1] * (len(self.shape) - 1)), self.shape)
+        per_channel = np.broadcast_to(b.reshape([n if j == channel else 1 for j in range(len(self.shape))]),
+                                      self.shape)
         try:
             if not np.array_equal(np.broadcast_to(b, (1, *self.shape))[0], per_channel):
                 return False
@@ -396,8 +461,7 @@ class _Walk:
             return True
         if (op == "Where" and self.softplus.get("greater") == node.input[0]
                 and list(node.input[1:]) == [self.softplus["z"], self.current]):
-            self.current = node.output[0]
-            self.shapes[self.current] = self.shape
+            self._advance(node.output[0])
             self.softplus.clear()
             return True
         return False
@@ -452,6 +516,9 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
             raise _Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
                            "with a linear output layer (Gemm, or MatMul and Add)")
         outputs = [o.name for o in model.graph.output]
+        if walk.labels is not None:
+            raise _Refused(f"the graph ends on a tensor of axes {onnx_recurrent.axes_text(walk.labels)}, not batch "
+                           "first")
         if outputs != [walk.current]:
             raise _Refused(f"the graph's outputs {outputs} are not the end of its chain of layers "
                            f"({walk.current!r})")
@@ -470,7 +537,13 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     meta = metadata(model)
     if "network" in meta:
         try:
-            raw["init"] = json.loads(meta["network"]).get("init", "xavier_uniform")
+            saved = json.loads(meta["network"])
+            raw["init"] = saved.get("init", "xavier_uniform")
+            for ours, theirs in zip(raw["layers"], saved.get("layers", []), strict=False):  # a recurrent layer's own
+                choices = KINDS[ours["type"]].keys.get("init")
+                if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
+                        and theirs.get("init") in choices.choices):
+                    ours["init"] = theirs["init"]
         except (ValueError, AttributeError):
             pass  # a damaged saved spec: the graph itself says all but the initializer
     spec = network_from_dict(raw, source=str(path))
