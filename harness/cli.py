@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_ui)
 
     p = sub.add_parser("evaluate", help="test a saved ONNX model on a dataset's test split")
-    p.add_argument("model", nargs="?", help="an .onnx file saved by either engine (or any plain MLP)")
+    p.add_argument("model", nargs="?", help="an .onnx file saved by either engine (or by torch.onnx.export)")
     p.add_argument("--run", help="instead of a file: the model logged by this MLflow run id")
     p.add_argument("--data", help="dataset to test on (default: the one saved in the model)")
     p.add_argument("--experiment", help="an experiment file giving the dataset and metric")
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
     p.add_argument("--cnn", default="experiments/mnist_cnn.toml",
                    help="the network of the convolutional row ('' to leave the row out)")
-    p.add_argument("--rnn", default="",
+    p.add_argument("--rnn", default="experiments/mnist_rnn.toml",
                    help="the network of the recurrent row ('' to leave the row out)")
     p.add_argument("--threads", type=THREADS, help="threads for every engine (default: the file's)")
     p.add_argument("--repeats", type=bounded(1, 100), default=5,

@@ -290,8 +290,8 @@ class GRU(_Recurrent):
     gates = 3
 
 
-KINDS: dict[str, type[Kind]] = {k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten)}
-RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}  # joins KINDS once every engine has them
+RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
+KINDS: dict[str, type[Kind]] = {k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten)} | RECURRENT
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -39,3 +39,55 @@ def check_op(inputs: Sequence[np.ndarray], ours: Callable, ours_grad: Callable, 
     grads_ours = ours_grad(*inputs, g)
     for i, o, t in zip(wrt, grads_ours, grads_theirs, strict=True):
         compare(f"gradient of input {i}", o, t.numpy(), grad_atol)
+
+
+def both_engines(s, seed: int):
+    """The scratch engine and its torch twin of an experiment, from the same initial parameters."""
+    from harness.engines import engine_class
+    from harness.init import initial_parameters
+
+    params = initial_parameters(s.network, seed=seed, dtype=s.training.dtype)
+    return [engine_class(name)(s.network, s.training, params) for name in ("scratch", "torch")]
+
+
+def check_gradients(s, seed: int, x: np.ndarray, y: np.ndarray, atol: float = 1e-9, grad_atol: float = 1e-9) -> None:
+    """Both engines' predictions, loss and every parameter gradient on one batch."""
+    scratch, reference = both_engines(s, seed)
+    arch = s.network.describe()
+    compare(f"predictions of {arch}", scratch.predict(x), reference.predict(x), atol)
+    loss_ours, grads_ours = scratch.gradients(x, y)
+    loss_theirs, grads_theirs = reference.gradients(x, y)
+    compare(f"loss of {arch}", loss_ours, loss_theirs, atol)
+    assert set(grads_ours) == set(grads_theirs)
+    for k in grads_ours:
+        compare(f"{k} of {arch}", grads_ours[k], grads_theirs[k], grad_atol)
+
+
+def check_trajectory(s, seed: int, x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 10,
+                     atol: float = 1e-8) -> None:
+    """Both engines trained on the same batches for `steps` steps: every epoch's loss, then every parameter."""
+    from harness.engines import epoch_batches
+
+    scratch, reference = both_engines(s, seed)
+    per_epoch = len(x) // batch
+    for epoch in range(steps // per_epoch):
+        batches = epoch_batches(len(x), batch, seed, epoch)
+        compare(f"epoch {epoch} loss", scratch.train_epoch(x, y, batches), reference.train_epoch(x, y, batches), atol)
+    for k, v in scratch.parameters().items():
+        compare(f"{k} after {steps} steps", v, reference.parameters()[k], atol)
+
+
+def torch_with_itself(inputs, variants) -> float:
+    """Agreement on the test set of torch trained one epoch twice from the same start, under each
+    of two settings (`variants`: context-manager factories, e.g. another thread count): the
+    floor of float32 agreement that rounding alone leaves."""
+    from harness.engines import engine_class
+    from harness.metrics import get as get_metric
+
+    runs = []
+    for variant in variants:
+        with variant():
+            e = engine_class("torch")(inputs.spec.network, inputs.spec.training, inputs.initial)
+            e.train_epoch(inputs.x_train, inputs.y_train, inputs.batches(0))
+            runs.append(e.predict(inputs.x_test))
+    return get_metric("accuracy").agreement(*runs)

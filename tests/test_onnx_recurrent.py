@@ -10,25 +10,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import layers as table
 from harness import spec
 from harness.data import load as load_data
 from harness.errors import ModelFileError
 from harness.onnx_runtime import fit_samples, predict_onnx
 from harness.scratch import Network
-from harness.scratch.layers import LAYERS
-from harness.scratch.layers.recurrent import RECURRENT_LAYERS
 from tests.test_cli import ROOT, harness
 from tests.test_onnx_layers import digits, write_idx_folder
-
-
-@pytest.fixture(autouse=True)
-def recurrent_kinds(monkeypatch):
-    """The recurrent kinds, registered here until the layer table and the scratch engine have them."""
-    for name, cls in table.RECURRENT.items():
-        monkeypatch.setitem(table.KINDS, name, cls)
-    for name, cls in RECURRENT_LAYERS.items():
-        monkeypatch.setitem(LAYERS, name, cls)
 
 
 def last(kind, units=5, **more):

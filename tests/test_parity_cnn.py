@@ -1,13 +1,13 @@
 """Convolutional networks on both engines: random architectures, gradients and trajectories against torch."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 from harness import spec
-from harness.engines import engine_class, epoch_batches
-from harness.init import initial_parameters
 from harness.scratch import losses
-from tests.parity import compare
+from tests.parity import check_gradients, check_trajectory, torch_with_itself
 from tests.test_parity import HIDDEN, OUTPUT_LOSS
 
 pytestmark = pytest.mark.parity
@@ -58,27 +58,13 @@ def image_batch(s: spec.ExperimentSpec, n: int, seed: int):
     return x, losses.get(s.training.loss).targets(raw, k, s.training.dtype)
 
 
-def both(s: spec.ExperimentSpec, seed: int):
-    params = initial_parameters(s.network, seed=seed, dtype=s.training.dtype)
-    return [engine_class(name)(s.network, s.training, params) for name in ("scratch", "torch")]
-
-
 SEEDS = range(40)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_cnn_gradients(seed):
     s = random_cnn(seed)
-    scratch, reference = both(s, seed)
-    x, y = image_batch(s, 6, seed)
-    arch = s.network.describe()
-    compare(f"predictions of {arch}", scratch.predict(x), reference.predict(x), 1e-9)
-    loss_ours, grads_ours = scratch.gradients(x, y)
-    loss_theirs, grads_theirs = reference.gradients(x, y)
-    compare(f"loss of {arch}", loss_ours, loss_theirs, 1e-9)
-    assert set(grads_ours) == set(grads_theirs)
-    for k in grads_ours:
-        compare(f"{k} of {arch}", grads_ours[k], grads_theirs[k], 1e-9)
+    check_gradients(s, seed, *image_batch(s, 6, seed))
 
 
 def test_the_random_cnns_cover_the_space():
@@ -99,15 +85,7 @@ def test_the_random_cnns_cover_the_space():
                                             (6, {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9})])
 def test_cnn_training_trajectories_stay_together_for_200_steps(seed, optimizer):
     s = random_cnn(seed, optimizer=optimizer, lr_decay=0.95)
-    scratch, reference = both(s, seed)
-    x, y = image_batch(s, 40, seed)
-    for epoch in range(50):  # 4 batches of 10 per epoch: 200 steps
-        batches = epoch_batches(40, 10, seed, epoch)
-        loss_ours = scratch.train_epoch(x, y, batches)
-        loss_theirs = reference.train_epoch(x, y, batches)
-        compare(f"epoch {epoch} loss", loss_ours, loss_theirs, 1e-8)
-    for k, v in scratch.parameters().items():
-        compare(f"{k} after 200 steps", v, reference.parameters()[k], 1e-8)
+    check_trajectory(s, seed, *image_batch(s, 40, seed))
 
 
 @pytest.mark.slow
@@ -117,7 +95,6 @@ def test_real_mnist_cnn_agrees_to_rounding_in_float64_and_as_well_as_torch_with_
     torch against itself on another thread count already disagrees on ~1.5% of the test set:
     scratch against torch must agree at least about as well as that."""
     from harness.engines import pin_threads
-    from harness.metrics import get as get_metric
     from harness.parity import lockstep
     from harness.prepare import prepare
     from tests.test_cli import ROOT
@@ -129,12 +106,6 @@ def test_real_mnist_cnn_agrees_to_rounding_in_float64_and_as_well_as_torch_with_
 
     inputs = prepare(spec.load(path), seed=0)
     (d,) = list(lockstep(inputs, epochs=1, threads=2))
-    runs = []
-    for threads in (1, 2):
-        pin_threads(threads, ("torch",))
-        e = engine_class("torch")(inputs.spec.network, inputs.spec.training, inputs.initial)
-        e.train_epoch(inputs.x_train, inputs.y_train, inputs.batches(0))
-        runs.append(e.predict(inputs.x_test))
-    torch_with_itself = get_metric("accuracy").agreement(*runs)
-    assert d.agreement >= torch_with_itself - 0.005, (d.agreement, torch_with_itself)
+    floor = torch_with_itself(inputs, [lambda n=n: contextlib.nullcontext(pin_threads(n, ("torch",))) for n in (1, 2)])
+    assert d.agreement >= floor - 0.005, (d.agreement, floor)
     assert d.loss_rel_diff <= 1e-2, (d.loss_scratch, d.loss_torch)

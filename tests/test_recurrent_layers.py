@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-import harness.layers
 from harness.layers import LayerSpec, ShapeError
 from harness.scratch.layers.recurrent import GRU, LSTM, RNN
 from tests.parity import compare
@@ -21,13 +20,6 @@ OURS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 THEIRS = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 PARAMS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 VARIANTS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)]
-
-
-@pytest.fixture(autouse=True)
-def recurrent_kinds(monkeypatch):
-    """The recurrent kinds join the layer table once every engine has them; until then, here."""
-    for name, cls in harness.layers.RECURRENT.items():
-        monkeypatch.setitem(harness.layers.KINDS, name, cls)
 
 
 def spec(kind, units, sequences, activation=None) -> LayerSpec:

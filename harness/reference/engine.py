@@ -129,7 +129,10 @@ class TorchEngine:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        example = torch.zeros(2, *self.network.input_shape, dtype=self.dtype)
+        # a time length left open (0) is exported as a dynamic dimension, traced on 3 steps
+        example = torch.zeros(2, *(n or 3 for n in self.network.input_shape), dtype=self.dtype)
+        dims = {0: torch.export.Dim("batch"), **{i + 1: torch.export.Dim("time", min=1)
+                                                 for i, n in enumerate(self.network.input_shape) if n == 0}}
         self.model.eval()
         quiet = logging.getLogger("torch.onnx")
         level = quiet.level
@@ -139,7 +142,7 @@ class TorchEngine:
             warnings.simplefilter("ignore")
             with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
                 torch.onnx.export(_Predicting(self.model), (example,), str(path), input_names=["input"],
-                                  output_names=["output"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                  output_names=["output"], dynamic_shapes=(dims,),
                                   opset_version=21, dynamo=True, external_data=False)
         model = onnx.load_model(str(path))
         model.ir_version = min(model.ir_version, 10)

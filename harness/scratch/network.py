@@ -173,10 +173,10 @@ class Network:
         for idx in batches:
             n = len(idx)
             batch = self._batches.get(n)
-            if batch is None:
+            if batch is None or batch.x.shape[1:] != x.shape[1:]:  # a sequence length left open may change
                 if len(self._batches) >= 4:
                     self._batches.clear()
-                batch = self._batches[n] = _Batch(n, self.spec.input_shape, self.dtype)
+                batch = self._batches[n] = _Batch(n, x.shape[1:], self.dtype)
             # the methods, not np.take: its wrapper costs more than the take itself on small batches
             xb = x.take(idx, 0, batch.x, "clip")
             yb = y.take(idx, 0, batch.targets(y), "clip")
@@ -250,7 +250,7 @@ class Network:
 
     @classmethod
     def load(cls, path: str | Path) -> Network:
-        """Read a network written by `save` (or any plain ONNX MLP), by the file's suffix."""
+        """Read a network written by `save` (or an ONNX file of supported layers), by the file's suffix."""
         from harness.scratch import serialize
 
         path = Path(path)
@@ -258,7 +258,8 @@ class Network:
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> Network:
-        """A network from an ONNX MLP of Gemm or MatMul+Add layers and supported activations."""
+        """A network from an ONNX chain of supported layers (Gemm or MatMul+Add, Conv, MaxPool, AveragePool,
+        Flatten or Reshape) and activations, as this project or torch.onnx.export (either exporter) writes it."""
         from harness.scratch import onnx
 
         return onnx.load(path)

@@ -8,7 +8,11 @@ from harness.scratch.layers.conv import Conv2d
 from harness.scratch.layers.dense import Dense
 from harness.scratch.layers.flatten import Flatten
 from harness.scratch.layers.pool import AvgPool2d, MaxPool2d
+from harness.scratch.layers.recurrent import GRU, LSTM, RECURRENT_LAYERS, RNN
 
-LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten)}
+LAYERS: dict[str, type[Layer]] = {
+    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten)
+} | RECURRENT_LAYERS
 
-__all__ = ["LAYERS", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten", "Layer", "MaxPool2d"]
+__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten", "Layer",
+           "MaxPool2d"]
