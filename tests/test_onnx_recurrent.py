@@ -2,7 +2,6 @@
 scratch network, open time lengths, torch.onnx.export's own files (both exporters) read and evaluated, and
 what is refused."""
 
-import re
 import warnings
 
 import numpy as np
@@ -15,8 +14,7 @@ from harness.data import load as load_data
 from harness.errors import ModelFileError
 from harness.onnx_runtime import fit_samples, predict_onnx
 from harness.scratch import Network
-from tests.test_cli import ROOT, harness
-from tests.test_onnx_layers import digits, write_idx_folder
+from tests.test_onnx_layers import check_evaluate_of_legacy_export, digits, write_idx_folder
 
 
 def last(kind, units=5, **more):
@@ -226,24 +224,8 @@ def test_an_lstm_classifier_from_torch_onnx_export_predicts_what_torch_does(torc
 
 
 def test_harness_evaluate_reproduces_torchs_accuracy_from_a_legacy_export(torch_files, tmp_path):
-    files, d, expected, _, data_spec, source = torch_files
-    accuracy = float((expected.argmax(1) == d.y_test).mean())
-    if data_spec.path is None:
-        args = ["--data", "mnist"]
-    else:  # the random digits: an experiment file pointing at their folder
-        experiment = tmp_path / "digits.toml"
-        text = (ROOT / "experiments" / "mnist.toml").read_text()
-        experiment.write_text(text.replace('dataset = "mnist"', f'dataset = "mnist"\npath = "{data_spec.path}"', 1))
-        args = ["--experiment", str(experiment)]
-    out = harness("evaluate", str(files["legacy"]), *args)
-    assert out.returncode == 0, out.stderr
-    found = re.search(r"test accuracy (\d\.\d{4}) on ([\d,]+) samples of mnist", out.stdout)
-    assert found, out.stdout
-    assert int(found[2].replace(",", "")) == len(d.y_test)
-    assert float(found[1]) == pytest.approx(accuracy, abs=2e-4), source  # a near-tie may flip between runtimes
-    assert "fixed batch of 1" in out.stdout
-    if source == "MNIST":
-        assert accuracy >= 0.6, "one short epoch of the LSTM on 6,000 digits reaches about 75%"
+    check_evaluate_of_legacy_export(torch_files, tmp_path, 0.6,
+                                    "one short epoch of the LSTM on 6,000 digits reaches about 75%")
 
 
 def test_torchs_two_layer_lstm_reads_as_two_stacked_layers(tmp_path):
