@@ -55,6 +55,21 @@ def test_one_parent_per_experiment_and_one_child_per_engine_and_seed(store):
     assert not (runs["status"] == "RUNNING").any()
 
 
+def test_every_experiment_opens_in_the_ui_s_model_training_view(store):
+    """MLflow 3 opens an experiment in its GenAI view (traces) unless it is tagged as model training;
+    an experiment an older harness made untagged gets the tag on its next bench."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store["uri"])
+    for name in ("xor", "diverges"):
+        assert client.get_experiment_by_name(name).tags.get("mlflow.experimentKind") == "custom_model_development"
+    old = client.create_experiment("made_before", artifact_location=(store["folder"] / "mlruns" / "x").as_uri())
+    from harness.tracking.runs import Tracker
+
+    assert Tracker(store["uri"], "later")._experiment_id("made_before") == old
+    assert client.get_experiment(old).tags.get("mlflow.experimentKind") == "custom_model_development"
+
+
 def test_a_failed_run_is_marked_with_its_reason_and_the_bench_goes_on(store):
     failed = children(store, "diverges")
     assert set(failed["status"]) == {"FAILED"}

@@ -76,6 +76,8 @@ def run_params(spec: ExperimentSpec, engine: str, seed: int, threads: int) -> di
 
 # ---------------------------------------------------------------------------- runs
 
+UI_VIEW_TAG, UI_VIEW = "mlflow.experimentKind", "custom_model_development"  # the UI's model-training view
+
 
 class Tracker:
     """Runs of one bench invocation in one store."""
@@ -98,16 +100,20 @@ class Tracker:
             yield run_id
 
     def _experiment_id(self, name: str) -> str:
-        """The MLflow experiment of that name; created with its artifacts beside a sqlite store's file."""
+        """The MLflow experiment of that name; created with its artifacts beside a sqlite store's file,
+        and tagged as model training (MLflow 3 opens an untagged experiment in its GenAI view)."""
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            if found.tags.get(UI_VIEW_TAG) != UI_VIEW and found.lifecycle_stage == "active":  # an older harness's
+                retrying(self.client.set_experiment_tag, found.experiment_id, UI_VIEW_TAG, UI_VIEW)
             return found.experiment_id
         location = None
         db = sqlite_path(self.uri)
         if db is not None:
             location = (db.parent / "mlruns" / name).as_uri()
         try:
-            return retrying(self.client.create_experiment, name, artifact_location=location)
+            return retrying(self.client.create_experiment, name, artifact_location=location,
+                            tags={UI_VIEW_TAG: UI_VIEW})
         except mlflow.exceptions.MlflowException:  # another bench created it a moment ago
             return self.client.get_experiment_by_name(name).experiment_id
 
