@@ -7,3 +7,6 @@ def mnist_ready():
     from harness.data import mnist
 
     return mnist.fetch(log=lambda *_: None)
+
+
+from tests.browser import browser, page  # noqa: E402, F401  (headless Chromium, for the `browser` tests)
