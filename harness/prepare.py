@@ -49,6 +49,11 @@ def threads_for(spec: ExperimentSpec, override: int | None = None) -> int:
 def check_fits(spec: ExperimentSpec, info: datasets.DatasetInfo, n_train: int | None = None) -> None:
     """Refuse a network whose inputs or outputs do not fit the dataset, or a batch larger than it."""
     net = spec.network
+    info = info.for_data(spec.data)
+    if spec.data.features is not None and len(net.input_shape) == 1 and net.inputs != info.features:
+        raise SpecError(f"network.inputs = {net.inputs}, but data.features lists {info.features} feature"
+                        f"{'s' * (info.features > 1)} ({', '.join(spec.data.features)}) for dataset {info.name!r}; "
+                        f"set network.inputs = {info.features} or change data.features")
     if len(net.input_shape) == 1 and net.inputs != info.features and 0 not in info.shape:
         raise SpecError(f"network.inputs = {net.inputs}, but dataset {info.name!r} has {info.features} features "
                         f"per sample; set network.inputs = {info.features}")

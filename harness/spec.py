@@ -68,6 +68,9 @@ class DataSpec:
     path: str | None = None  # a folder of IDX files, for mnist
     train_size: int | None = None  # None: the dataset's own size
     validation: float = 0.0  # share of the training set held out
+    test_size: int | None = None  # the 2-D datasets: test points drawn (None: that dataset's default)
+    noise: float | None = None  # the 2-D datasets: 0 to 0.5, TF Playground's 0-50
+    features: tuple[str, ...] | None = None  # the 2-D datasets: the inputs computed from (x1, x2), in order
 
 
 @dataclass(frozen=True)
@@ -297,14 +300,46 @@ def _sweep(t: Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], 
 
 
 def _data(t: Table, reg) -> DataSpec:
+    dataset = name_in(t, "dataset", "dataset", reg["dataset"])
     spec = DataSpec(
-        dataset=name_in(t, "dataset", "dataset", reg["dataset"]),
+        dataset=dataset,
         path=t.get("path", str, None),
         train_size=t.get("train_size", int, None, check=lambda v: v >= 1, allowed="must be >= 1"),
         validation=t.get("validation", float, 0.0, check=lambda v: 0 <= v < 1, allowed="must be in [0, 1)"),
     )
+    options = reg["dataset"][dataset].options
+    if options:
+        spec = dataclasses.replace(spec, **_plane_options(t))
+    else:
+        from harness.data import plane
+
+        for key in plane.OPTIONS:
+            if key in t.raw:
+                fail(t.key(key), t.raw[key], f"dataset {dataset!r} takes no {key}; the 2-D datasets "
+                                             f"({', '.join(plane.NAMES)}) do")
     t.done()
     return spec
+
+
+def _plane_options(t: Table) -> dict[str, Any]:
+    """test_size, noise and features of a 2-D dataset, defaults filled in."""
+    from harness.data import plane
+
+    names = t.get("features", list, list(plane.DEFAULT_FEATURES), check=bool,
+                  allowed=f"must list at least one of {', '.join(plane.FEATURES)}")
+    for i, name in enumerate(names):
+        typed(name, str, t.key(f"features.{i}"))
+        if name not in plane.FEATURES:
+            raise SpecError(unknown_name("feature", name, plane.FEATURES, key=t.key(f"features.{i}")))
+    if len(set(names)) != len(names):
+        fail(t.key("features"), names, "must not repeat a feature")
+    return {
+        "test_size": t.get("test_size", int, plane.DEFAULT_TEST_SIZE, check=lambda v: 1 <= v <= plane.MAX_POINTS,
+                           allowed=f"must be an integer from 1 to {plane.MAX_POINTS:,}"),
+        "noise": t.get("noise", float, 0.0, check=lambda v: 0 <= v <= plane.MAX_NOISE,
+                       allowed=f"must be from 0 to {plane.MAX_NOISE} (TF Playground's 0-50 as a fraction)"),
+        "features": tuple(names),
+    }
 
 
 _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool], str]] = {

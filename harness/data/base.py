@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,12 +50,19 @@ class DatasetInfo:
     sample_shape: tuple[int, ...] | None = None
     # the natural shape of a sample: (channels, height, width) for images, (time, features) for
     # sequences, time 0 where the test sets differ in length
+    options: tuple[str, ...] = ()  # the [data] keys it takes beyond dataset, train_size and validation
 
     @property
     def shape(self) -> tuple[int, ...]:
         """A sample's natural shape. Image loaders give flat rows in this order; sequence loaders
         give (n, time, features) arrays."""
         return self.sample_shape or (self.features,)
+
+    def for_data(self, spec) -> DatasetInfo:
+        """This dataset as a DataSpec makes it: one that takes `features` has as many as the spec lists."""
+        if "features" in self.options and spec.features is not None:
+            return dataclasses.replace(self, features=len(spec.features))
+        return self
 
     def train_rows(self, spec) -> int | None:
         """How many training rows a DataSpec leaves, without reading the data (None if unknown);
