@@ -9,6 +9,8 @@ from harness import cli, spec
 from harness.data import DATASETS, load, plane
 from harness.errors import DataError, SpecError
 from harness.prepare import prepare
+from harness.runner import run
+from tests.test_cli import ROOT
 
 CIRCLE = """
 name = "circle"
@@ -174,3 +176,11 @@ def test_harness_run_learns_the_circle_on_each_engine(engine, tmp_path, capsys):
     out = capsys.readouterr().out
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
     assert accuracy >= 0.95, out
+
+
+@pytest.mark.parametrize("engine", ["scratch", "torch"])
+def test_the_spiral_experiment_reaches_its_target(engine):
+    s = spec.load(ROOT / "experiments" / "spiral.toml")
+    r = run(s, engine, 0)
+    assert r.final["test_accuracy"] >= 0.95 and r.target_epoch is not None
+    assert r.epochs[-1].train_loss < r.epochs[0].train_loss / 10
