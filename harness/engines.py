@@ -77,12 +77,10 @@ def pin_threads(n: int, engines: Iterable[str] = ()) -> dict[str, Any]:
 
     _limits.clear()
     _limits.append(threadpool_limits(limits=n))
-    info: dict[str, Any] = {"threads": n}
-    pools = threadpool_info()
-    blas = [p for p in pools if p.get("user_api") == "blas"]
+    info: dict[str, Any] = {"requested": n}  # thread counts only: the libraries' versions are in the machine record
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     if blas:
-        info["blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')}"
-        info["blas_threads"] = blas[0].get("num_threads")
+        info["numpy_blas"] = blas[0].get("num_threads")
     for name in engines:
         info.update(engine_class(name).set_threads(n))
     return info

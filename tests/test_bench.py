@@ -80,13 +80,29 @@ def test_a_failed_run_is_marked_with_its_reason_and_the_bench_goes_on(store):
 
 
 @pytest.mark.parametrize("key,low,high", [
-    ("test_accuracy", 0, 1), ("train_time_s", 1e-6, 60), ("median_epoch_s", 1e-7, 10), ("eval_time_s", 0, 10),
-    ("samples_per_s", 1, 1e9), ("cpu_user_s", 0, 60), ("cpu_system_s", 0, 60), ("cpu_percent_mean", 1, 400),
-    ("rss_peak_mb", 10, 4000), ("time_to_target_s", 0, 60), ("test_loss", 0, 10), ("epochs_run", 60, 60)])
+    ("test/accuracy", 0, 1), ("time/train_s", 1e-6, 60), ("time/median_epoch_s", 1e-7, 10), ("time/eval_s", 0, 10),
+    ("speed/samples_per_s", 1, 1e9), ("resources/cpu_user_s", 0, 60), ("resources/cpu_system_s", 0, 60),
+    ("resources/cpu_percent_mean", 1, 400), ("resources/rss_peak_mb", 10, 4000), ("time/to_target_s", 0, 60),
+    ("test/loss", 0, 10), ("run/epochs", 60, 60)])
 def test_every_final_metric_is_present_and_plausible(store, key, low, high):
     values = children(store, "xor")[f"metrics.{key}"]
     assert values.notna().all(), key
     assert ((values >= low) & (values <= high)).all(), (key, values.tolist())
+
+
+def test_metric_keys_are_grouped_by_prefix_and_single_figures_are_single_points(store):
+    """The UI groups a run's charts by the prefix before "/": curves under train/, test/, epoch/;
+    figures a run has once under time/, speed/, resources/, onnx/, run/, each a single point."""
+    client = MlflowClient(store["uri"])
+    run_id = children(store, "xor")["run_id"].iloc[0]
+    logged = client.get_run(run_id).data.metrics
+    assert all("/" in k for k in logged), [k for k in logged if "/" not in k]
+    groups = {k.split("/")[0] for k in logged}
+    assert groups == {"train", "test", "epoch", "time", "speed", "resources", "onnx", "run"}, groups
+    for key in logged:
+        steps = {m.step for m in client.get_metric_history(run_id, key)}
+        curve = key in ("train/loss", "test/accuracy", "test/loss", "epoch/time_s", "epoch/eval_s")
+        assert steps == (set(range(1, 61)) if curve else {0}), (key, sorted(steps)[:3])
 
 
 def test_params_tags_epochs_dataset_and_model_are_recorded(store):
@@ -102,11 +118,18 @@ def test_params_tags_epochs_dataset_and_model_are_recorded(store):
         assert run[f"tags.{tag}"], tag
     torch_run = children(store, "xor").query("`params.engine` == 'torch'").iloc[0]
     assert torch_run["tags.blas.torch.library"] and torch_run["tags.blas.torch.kernel"]
-    assert torch_run["tags.threads.torch_threads"] == "1" and "tags.threads.torch" not in torch_run  # versions apart
-    history = client.get_metric_history(run["run_id"], "train_loss")
+    assert torch_run["tags.threads.requested"] == torch_run["tags.threads.torch"] == "1"
+    threads = {c: v for c, v in torch_run.items() if c.startswith("tags.threads.") and isinstance(v, str)}
+    assert threads and all(v.isdigit() for v in threads.values()), threads  # counts only; versions apart
+    assert all(c.startswith(("tags.version.", "tags.build.", "tags.blas.", "tags.threads.", "tags.machine.",
+                             "tags.harness.", "tags.mlflow.", "tags.git.", "tags.env."))
+               for c in torch_run.index if c.startswith("tags.") and isinstance(torch_run[c], str))
+    history = client.get_metric_history(run["run_id"], "train/loss")
     assert sorted(m.step for m in history) == list(range(1, 61))
     inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
-    assert len(inputs) == 1 and inputs[0].dataset.name == "xor" and len(inputs[0].dataset.digest) == 16
+    contexts = {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for i in inputs}
+    assert contexts == {"xor-train": "training", "xor-test": "evaluation"}
+    assert all(len(i.dataset.digest) == 16 for i in inputs)
     assert "curves.png" in {a.path for a in client.list_artifacts(run["run_id"])}
 
 
@@ -128,8 +151,22 @@ def test_each_run_logs_an_onnx_model_that_pyfunc_serves(store, engine):
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     out = pyfunc.predict(x)["output"]
     assert (out.ravel() >= 0.5).tolist() == [False, True, True, False]
-    assert run["metrics.onnx_max_abs_diff"] <= 1e-12 and run["metrics.onnx_agreement"] == 1.0
-    assert run["metrics.export_time_s"] > 0
+    assert run["metrics.onnx/max_abs_diff"] <= 1e-12 and run["metrics.onnx/agreement"] == 1.0
+    assert run["metrics.time/export_s"] > 0
+
+
+def test_each_model_is_named_and_carries_its_test_metrics_on_the_evaluation_set(store):
+    """The Models tab compares the LoggedModels: named `<experiment>-<engine>-seed<N>`, each with
+    the run's final test metrics, logged against the test split."""
+    for _, run in children(store, "xor").iterrows():
+        model = logged_model(store, run["run_id"])
+        assert model.name == f"xor-{run['params.engine']}-seed{run['params.seed']}"
+        metrics = {m.key: m for m in model.metrics}
+        assert set(metrics) == {"test/accuracy", "test/loss"} and len(model.metrics) == 2
+        assert metrics["test/accuracy"].value == run["metrics.test/accuracy"]
+        assert metrics["test/loss"].value == run["metrics.test/loss"]
+        assert {m.dataset_name for m in model.metrics} == {"xor-test"}
+        assert model.params["engine"] == run["params.engine"] and model.params["seed"] == run["params.seed"]
 
 
 def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
@@ -137,7 +174,7 @@ def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
 
     for _, run in children(store, "xor").iterrows():
         result = evaluate(run_id=run["run_id"], uri=store["uri"])
-        assert result.metric == "accuracy" and result.value == run["metrics.test_accuracy"]
+        assert result.metric == "accuracy" and result.value == run["metrics.test/accuracy"]
     out = harness("evaluate", "--run", children(store, "xor")["run_id"].iloc[0], "--tracking-uri", store["uri"])
     assert out.returncode == 0 and "test accuracy 1.0000 on 4 samples of xor" in out.stdout
 
@@ -145,15 +182,15 @@ def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
 def test_the_parent_logs_the_comparison(store):
     parent = store["runs"][(store["runs"]["tags.harness.kind"] == "bench")
                            & (store["runs"]["params.experiment"] == "xor")].iloc[0]
-    for key in ("speedup", "accuracy_gap", "agreement_mean", "scratch/test_accuracy_mean",
+    for key in ("compare/speedup", "compare/accuracy_gap", "compare/agreement_mean", "scratch/test_accuracy_mean",
                 "torch/test_accuracy_std", "scratch/train_time_s_mean", "torch/rss_peak_mb_mean"):
         assert not math.isnan(parent[f"metrics.{key}"]), key
-    assert parent["metrics.speedup"] > 0 and parent["metrics.agreement_mean"] == 1.0
-    assert 0 < parent["metrics.speedup_min"] <= parent["metrics.speedup_max"]
+    assert parent["metrics.compare/speedup"] > 0 and parent["metrics.compare/agreement_mean"] == 1.0
+    assert 0 < parent["metrics.compare/speedup_min"] <= parent["metrics.compare/speedup_max"]
     assert not any(c.startswith("metrics.system/") and children(store, "xor")[c].notna().any()
                    for c in children(store, "xor").columns)  # machine-wide figures are not the run's
-    assert parent["metrics.onnx_agreement_count_min"] == 4 and parent["metrics.agreement_n"] == 4
-    assert parent["metrics.runs_failed"] == 0
+    assert parent["metrics.compare/onnx_agreement_count_min"] == 4 and parent["metrics.compare/agreement_n"] == 4
+    assert parent["metrics.bench/runs_failed"] == 0
 
 
 def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
@@ -169,8 +206,8 @@ def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
     for engine in ("scratch", "torch"):
         row = summary[(summary["experiment"] == "xor") & (summary["engine"] == engine)].iloc[0]
         mine = xor_runs[xor_runs["params.engine"] == engine]
-        assert row["train_time_s_mean"] == pytest.approx(mine["metrics.train_time_s"].mean(), rel=1e-12)
-        assert row["rss_peak_mb_mean"] == pytest.approx(mine["metrics.rss_peak_mb"].mean(), rel=1e-12)
+        assert row["train_time_s_mean"] == pytest.approx(mine["metrics.time/train_s"].mean(), rel=1e-12)
+        assert row["rss_peak_mb_mean"] == pytest.approx(mine["metrics.resources/rss_peak_mb"].mean(), rel=1e-12)
         assert f"{row['train_time_s_mean']:.3g}" in md
     parents = tracking.bench_runs(store["bench_id"], store["uri"])[0]
     attached = {a.path for a in MlflowClient(store["uri"]).list_artifacts(parents["run_id"].iloc[0], "report")}

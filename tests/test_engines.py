@@ -29,8 +29,8 @@ def test_pin_threads_sets_and_reports_both_pools():
     import torch
 
     info = pin_threads(1, ("scratch", "torch"))
-    assert info["threads"] == 1 and info["torch_threads"] == 1 and torch.get_num_threads() == 1
-    assert info.get("blas_threads", 1) == 1
+    assert info["requested"] == 1 and info["torch"] == 1 and torch.get_num_threads() == 1
+    assert info.get("numpy_blas", 1) == 1
 
 
 def xor_spec(**training):

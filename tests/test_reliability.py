@@ -134,7 +134,7 @@ def test_torch_determinism_settings_are_recorded():
     s = spec.load(ROOT / "experiments" / "xor.toml", ["training.epochs=2"])
     r = run(s, "torch", 0)
     assert r.machine["build.torch.deterministic_algorithms"] in ("true", "false")
-    assert int(r.machine["build.torch.interop_threads"]) >= 1
+    assert int(r.threads["torch_interop"]) >= 1
 
 
 def test_no_load_path_unpickles(tmp_path):

@@ -58,7 +58,7 @@ def test_records_and_clocks_are_consistent():
     assert r.eval_time_s == pytest.approx(sum(e.eval_time_s or 0 for e in r.epochs))
     assert r.samples_per_s == pytest.approx(100 * 6 / r.train_time_s)
     assert r.data["digest"] and r.data["shapes"]["x_train"] == [100, 2]
-    assert r.threads["threads"] == 1
+    assert r.threads["requested"] == 1
 
 
 def test_a_diverging_run_stops_with_its_epoch():

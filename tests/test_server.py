@@ -84,7 +84,7 @@ def test_search_runs_and_pyfunc_models_through_the_server(live):
                                            output_format="list")
     out = mlflow.pyfunc.load_model(model.model_uri).predict(np.array([[0, 1], [1, 1]], dtype=np.float64))
     assert (out["output"].ravel() >= 0.5).tolist() == [True, False]
-    assert evaluate(run_id=child["run_id"], uri=live["url"]).value == child["metrics.test_accuracy"]
+    assert evaluate(run_id=child["run_id"], uri=live["url"]).value == child["metrics.test/accuracy"]
 
 
 def test_the_report_builds_from_the_server_as_from_sqlite(live, tmp_path):
@@ -127,7 +127,7 @@ def test_the_ray_executor_records_the_same_runs_as_the_local_one(live, ray_clust
     assert len(runs) == 5 and set(runs["status"]) == {"FINISHED"}
     children = runs[runs["tags.harness.kind"] == "run"]
     assert children["tags.mlflow.parentRunId"].nunique() == 1
-    assert children["metrics.test_accuracy"].eq(1.0).all() and children["metrics.train_time_s"].gt(0).all()
+    assert children["metrics.test/accuracy"].eq(1.0).all() and children["metrics.time/train_s"].gt(0).all()
 
 
 def test_a_failing_ray_task_marks_its_run_failed_and_the_bench_goes_on(live, ray_cluster, tmp_path):

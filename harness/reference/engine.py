@@ -66,7 +66,7 @@ class TorchEngine:
     @staticmethod
     def set_threads(n: int) -> dict[str, int]:
         torch.set_num_threads(n)
-        return {"torch_threads": torch.get_num_threads()}
+        return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
 
     @staticmethod
     def versions() -> dict[str, str]:
@@ -74,7 +74,6 @@ class TorchEngine:
         fixed thread count; deterministic algorithms are not forced)."""
         return {"torch": torch.__version__,
                 "torch.deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()).lower(),
-                "torch.interop_threads": str(torch.get_num_interop_threads()),
                 "torch.mkldnn": str(torch.backends.mkldnn.is_available()).lower()}
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:

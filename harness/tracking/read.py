@@ -9,6 +9,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from harness.errors import TrackingError
+from harness.tracking import keys
 from harness.tracking.store import BENCH_TAG, KIND_TAG, connect, resolve_uri
 
 
@@ -29,13 +30,17 @@ def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.
                               max_results=50000)
     if runs.empty:
         raise TrackingError(f"no runs of bench {bench_id!r} in {resolve_uri(uri)}")
+    runs = keys.flat_columns(runs)
     kind = runs[f"tags.{KIND_TAG}"]
     return runs[kind == "bench"].reset_index(drop=True), runs[kind == "run"].reset_index(drop=True)
 
 
-def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
-    """(step, value) pairs of one metric of one run, by step."""
-    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
+def metric_history(run_id: str, name: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one per-epoch metric (`train_loss`, `test_accuracy`) of one run, by step;
+    a run of an older harness has it under its flat name."""
+    client = MlflowClient()
+    history = client.get_metric_history(run_id, keys.epoch_key(name)) or client.get_metric_history(run_id, name)
+    return sorted((m.step, m.value) for m in history)
 
 
 def latest_perf(uri: str | None = None) -> tuple[str, dict[str, float], dict[str, str], dict[str, str]] | None:
@@ -50,9 +55,10 @@ def latest_perf(uri: str | None = None) -> tuple[str, dict[str, float], dict[str
 
 
 def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """(metrics, params, tags) of one run, from the store."""
+    """(metrics by the harness's names, params, tags) of one run, from the store."""
     run = MlflowClient(resolve_uri(uri)).get_run(run_id)
-    return dict(run.data.metrics), dict(run.data.params), dict(run.data.tags)
+    metrics = {keys.flat_name(k): v for k, v in run.data.metrics.items() if k != "epoch/eval_s"}
+    return metrics, dict(run.data.params), dict(run.data.tags)
 
 
 def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:

@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from harness import machine
 from harness.spec import ExperimentSpec
+from harness.tracking import keys
 from harness.tracking.store import (
     BENCH_TAG,
     EPOCH_TAG,
@@ -192,32 +193,49 @@ class Tracker:
         self._closing(run_id, status, reason, mlflow.end_run, status)
 
     def log_result(self, run_id: str, spec: ExperimentSpec, result: Any) -> None:
-        """Everything a finished child run records (called after its process has ended)."""
+        """Everything a finished child run records (called after its process has ended): the
+        datasets, the model, the curves, the figures it has once (step 0; `keys` names them in the
+        store), the final test figures (the model's), tags and a plot."""
+        _, evaluation = self.log_dataset(result.data)
+        check, model_id = result.onnx, None
+        if check is not None:  # before the curves: MLflow copies to a new model the run's metrics at its step
+            params = {"engine": result.engine, "seed": result.seed, "dataset": result.data["name"]}
+            model_id = self.log_model(Path(check.path), result.example_input, result.engine,
+                                      check.predictions is not None, name=model_name(spec, result.engine, result.seed),
+                                      params=params, step=len(result.epochs))  # the state after the last epoch
         self.log_epochs(run_id, result)
-        final = {**result.final, "train_time_s": result.train_time_s, "median_epoch_s": result.median_epoch_s,
-                 "steady_epoch_s": result.steady_epoch_s,
-                 "eval_time_s": result.eval_time_s, "samples_per_s": result.samples_per_s,
-                 "epochs_run": len(result.epochs)}
+        once = {"train_time_s": result.train_time_s, "median_epoch_s": result.median_epoch_s,
+                "steady_epoch_s": result.steady_epoch_s, "eval_time_s": result.eval_time_s,
+                "samples_per_s": result.samples_per_s, "epochs_run": len(result.epochs),
+                **{k: v for k, v in result.resources.items() if k in RESOURCE_KEYS}}
         if result.time_to_target_s is not None:
-            final["time_to_target_s"] = result.time_to_target_s
-            final["target_epoch"] = result.target_epoch
-        final.update({k: v for k, v in result.resources.items() if k in RESOURCE_KEYS})
-        # at the last epoch's step: test_<metric> is also a per-epoch series, and this is its last point
-        retrying(mlflow.log_metrics, final, step=len(result.epochs))
+            once.update(time_to_target_s=result.time_to_target_s, target_epoch=result.target_epoch)
+        if check is not None:
+            once["export_time_s"] = check.export_time_s
+            if check.predictions is not None:
+                once.update(onnx_max_abs_diff=check.max_abs_diff, onnx_agreement=check.agreement)
+            else:
+                retrying(mlflow.set_tag, "harness.onnx_note", check.note[:5000])
+        retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in once.items()}, step=0)
+        # the final test figures at the last epoch's step (the curves' last points, and the further
+        # test sets' one point each); where there is a model, as its record, on the test split
+        tests, series = self._test_metrics(result)
+        if model_id is None:
+            tests = {k: v for k, v in tests.items() if k not in series}
+        retrying(mlflow.log_metrics, {keys.epoch_key(k) if k in series else keys.once_key(k): v
+                                      for k, v in tests.items()},
+                 step=len(result.epochs), model_id=model_id, dataset=evaluation if model_id else None)
         retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
                                    **{f"threads.{k}": str(v) for k, v in result.threads.items()},
                                    **result.machine})
-        if result.onnx is not None:
-            check = result.onnx
-            retrying(mlflow.log_metrics, {"export_time_s": check.export_time_s}, step=len(result.epochs))
-            if check.predictions is not None:
-                retrying(mlflow.log_metrics, {"onnx_max_abs_diff": check.max_abs_diff,
-                                              "onnx_agreement": check.agreement}, step=len(result.epochs))
-            else:
-                retrying(mlflow.set_tag, "harness.onnx_note", check.note[:5000])
-            self.log_model(Path(check.path), result.example_input, result.engine, check.predictions is not None)
-        self.log_dataset(result.data)
         retrying(mlflow.log_figure, curves_figure(result), "curves.png")
+
+    @staticmethod
+    def _test_metrics(result: Any) -> tuple[dict[str, float], set[str]]:
+        """(the final test metrics by the harness's names, those that are per-epoch series too)."""
+        series = {f"test_{result.metric}", "test_loss"}
+        tests = {k: float(v) for k, v in result.final.items() if k.startswith("test_") and v is not None}
+        return tests, series & tests.keys()
 
     def log_epochs(self, run_id: str, result: Any) -> None:
         """Per-epoch metrics, step = epoch, in batches of MLflow's limit of 1000."""
@@ -228,13 +246,14 @@ class Tracker:
             for key, value in (("train_loss", r.train_loss), ("epoch_time_s", r.epoch_time_s),
                                (test_key, r.test_metric), ("test_loss", r.test_loss), ("eval_time_s", r.eval_time_s)):
                 if value is not None:
-                    metrics.append(Metric(key, float(value), now, r.epoch))
+                    metrics.append(Metric(keys.epoch_key(key), float(value), now, r.epoch))
         for i in range(0, len(metrics), 1000):
             retrying(self.client.log_batch, run_id, metrics=metrics[i : i + 1000])
 
-    def log_model(self, path: Path, example: np.ndarray, engine: str, runnable: bool = True) -> str:
+    def log_model(self, path: Path, example: np.ndarray, engine: str, runnable: bool = True, name: str = "model",
+                  params: dict[str, Any] | None = None, step: int = 0) -> str:
         """The ONNX file as an MLflow LoggedModel of the active run, loadable with mlflow.pyfunc
-        (where onnxruntime can run it: `runnable`)."""
+        (where onnxruntime can run it: `runnable`); its model id."""
         import onnx
         from mlflow.models import infer_signature
 
@@ -243,27 +262,40 @@ class Tracker:
         model = onnx.load_model(str(path))
         signature = infer_signature(example, predict_onnx(path, example) if runnable else None)
         requirements = [f"{p}=={importlib.metadata.version(p)}" for p in ("onnx", "onnxruntime", "numpy")]
-        info = retrying(mlflow.onnx.log_model, model, name="model", signature=signature,
-                                     input_example=example if runnable else None,
-                                     onnx_execution_providers=["CPUExecutionProvider"],
-                                     pip_requirements=requirements, save_as_external_data=False,
-                                     tags={"harness.engine": engine})
-        return info.model_uri
+        info = retrying(mlflow.onnx.log_model, model, name=name, signature=signature,
+                        input_example=example if runnable else None,
+                        onnx_execution_providers=["CPUExecutionProvider"],
+                        pip_requirements=requirements, save_as_external_data=False,
+                        tags={"harness.engine": engine}, params=params, step=step)
+        return info.model_id
 
-    def log_dataset(self, data: dict[str, Any]) -> None:
+    def log_dataset(self, data: dict[str, Any]) -> tuple[Any, Any]:
+        """The dataset as the run's inputs: its training split (context "training") and its test
+        split ("evaluation", which the model's test metrics name); both datasets."""
         from mlflow.data.code_dataset_source import CodeDatasetSource
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.types import Schema, TensorSpec
 
         shapes = data["shapes"]
-        schema = Schema([TensorSpec(np.dtype(np.float64), (-1, *shapes["x_train"][1:]), "x")])
-        ds = MetaDataset(CodeDatasetSource({"source": data["source"], "loader": f"harness.data.{data['name']}"}),
-                         name=data["name"], digest=data["digest"][:16], schema=schema)
-        retrying(mlflow.log_input, ds, context="training",
-                 tags={"sha256": data["digest"], "shapes": json.dumps(shapes)})
+        source = CodeDatasetSource({"source": data["source"], "loader": f"harness.data.{data['name']}"})
+        out = []
+        for split, context in (("train", "training"), ("test", "evaluation")):
+            schema = Schema([TensorSpec(np.dtype(np.float64), (-1, *shapes[f"x_{split}"][1:]), "x")])
+            ds = MetaDataset(source, name=f"{data['name']}-{split}", digest=data["digest"][:16], schema=schema)
+            retrying(mlflow.log_input, ds, context=context,
+                     tags={"sha256": data["digest"], "shapes": json.dumps(shapes), "split": split})
+            out.append(ds)
+        return out[0], out[1]
 
     def log_comparison(self, metrics: dict[str, float]) -> None:
-        retrying(mlflow.log_metrics, {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        """A parent run's comparison of its engines (`bench.compare`), single values."""
+        retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in metrics.items()
+                                      if v is not None and np.isfinite(v)}, step=0)
+
+
+def model_name(spec: ExperimentSpec, engine: str, seed: int) -> str:
+    """A logged model's name: the experiment, the engine and the seed, as `mnist-scratch-seed0`."""
+    return f"{spec.name}-{engine}-seed{seed}"
 
 
 def curves_figure(result: Any):
