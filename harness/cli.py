@@ -185,17 +185,23 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    import subprocess
+    from harness import tracking, ui
 
-    from harness import tracking
-
-    uri = tracking.resolve_uri(args.tracking_uri)
-    print(f"MLflow UI on http://127.0.0.1:{args.port} for {uri} (Ctrl-C stops it)")
-    cmd = ui_command(uri, args.port)
     try:
-        return subprocess.run(cmd).returncode
+        return ui.serve(tracking.resolve_uri(args.tracking_uri), "127.0.0.1", args.port)
     except KeyboardInterrupt:
+        print("harness ui: stopped")
         return 0
+
+
+def _playground(args: argparse.Namespace) -> int:
+    from harness import playground
+
+    try:
+        playground.serve(args.host, args.port)
+    except KeyboardInterrupt:
+        print("harness playground: stopped")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -315,10 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uri_arg(p)
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1")
-    p.add_argument("--port", type=bounded(1, 65535), default=5000)
+    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the tracking store")
+    p.add_argument("--port", type=bounded(1, 65535), default=5000,
+                   help="port on 127.0.0.1 to serve the UI on (default: 5000)")
     _add_uri_arg(p)
     p.set_defaults(func=_ui)
+
+    p = sub.add_parser("playground", help="an interactive page where both engines learn a 2-D problem side by side")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=bounded(1, 65535), default=8765, help="port to serve the page on (default: 8765)")
+    p.set_defaults(func=_playground)
 
     p = sub.add_parser("evaluate", help="test a saved ONNX model on a dataset's test split")
     p.add_argument("model", nargs="?", help="an .onnx file saved by either engine (or by torch.onnx.export)")
@@ -378,12 +390,6 @@ def _server(args: argparse.Namespace) -> int:
         if pg is not None:
             pg.stop()
     return 0
-
-
-def ui_command(uri: str, port: int) -> list[str]:
-    """The MLflow UI, bound to the loopback interface only: the store is not shared with the network."""
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-            "--port", str(port)]
 
 
 def _interrupt(signum, frame) -> None:

@@ -6,7 +6,7 @@ from tests.test_spec import XOR
 
 ROOT = Path(__file__).resolve().parents[1]
 XOR_FILE = str(ROOT / "experiments" / "xor.toml")
-SUBCOMMANDS = ["check", "run", "parity", "bench", "report", "evaluate", "perf", "data", "ui"]
+SUBCOMMANDS = ["check", "run", "parity", "bench", "report", "evaluate", "perf", "data", "ui", "playground"]
 
 
 def harness(*args, cwd=None):

@@ -1,0 +1,157 @@
+"""`harness ui`: the MLflow UI on one store, started, watched and stopped as one process group.
+
+The UI takes 15-20 s to answer its first request; until then this prints how long it has waited.
+It never creates a store: a missing sqlite file is refused with how to make one, and an empty
+store is named as empty.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from harness.errors import HarnessError
+
+START_TIMEOUT_S = 120
+
+
+class UIError(HarnessError):
+    exit_code = 1
+
+
+def command(uri: str, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+
+
+def describe_store(uri: str) -> tuple[str, int]:
+    """(a line on what the store holds, its number of experiments with runs); refuses a sqlite
+    store whose file does not exist rather than let the UI create an empty one."""
+    from mlflow.tracking import MlflowClient
+
+    from harness import tracking
+
+    db = tracking.sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise UIError(f"no tracking store at {db}: `make bench` (or `harness bench`) fills one here, "
+                      "or name another with --tracking-uri")
+    uri = tracking.connect(uri)
+    client = MlflowClient(uri)
+    counts = {}
+    for e in client.search_experiments():
+        n = len(client.search_runs([e.experiment_id], max_results=1000))
+        if n:
+            counts[e.name] = n
+    if not counts:
+        return (f"the store {uri} holds no runs yet: `make bench` (or `harness bench`) fills it; "
+                "the UI will be empty until then"), 0
+    listed = ", ".join(f"{name} ({n} run{'s' * (n != 1)})" for name, n in sorted(counts.items()))
+    return f"the store {uri} holds {len(counts)} experiment{'s' * (len(counts) != 1)}: {listed}", len(counts)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def serve(uri: str, host: str = "127.0.0.1", port: int = 5000, out: Callable[[str], None] = _say,
+          progress: Callable[[str], None] | None = None) -> int:
+    """Start the UI, say when it answers, and hold it until it exits or this process is told to stop
+    (Ctrl-C, SIGTERM), then stop the UI's whole process group (MLflow's launcher and its server)."""
+    line, _ = describe_store(uri)
+    out(line)
+    if not port_free(host, port):
+        raise UIError(f"port {port} on {host} is in use (another UI?): stop it or pick another with --port")
+    url = f"http://{host}:{port}"
+    log = tempfile.TemporaryFile()  # the UI's own output, shown only if it fails
+    proc = subprocess.Popen(command(uri, host, port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_up(url, proc, log, progress or _Progress())
+        out(f"ready: {url} (Ctrl-C stops it)")
+        while proc.poll() is None:
+            time.sleep(0.5)
+        raise UIError(f"the MLflow UI exited with code {proc.returncode}:\n{_tail(log)}")
+    finally:
+        _stop_group(proc)
+        log.close()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log, progress: Callable[[str], None]) -> None:
+    import requests
+
+    started = time.monotonic()
+    while (waited := time.monotonic() - started) < START_TIMEOUT_S:
+        if proc.poll() is not None:
+            raise UIError(f"the MLflow UI exited with code {proc.returncode} before it answered:\n{_tail(log)}")
+        try:
+            if requests.get(url + "/health", timeout=2).ok:
+                progress("")
+                return
+        except requests.RequestException:
+            pass
+        progress(f"starting the MLflow UI on {url} ... {waited:.0f} s (it takes 15-20 s)")
+        time.sleep(0.5)
+    raise UIError(f"the MLflow UI did not answer at {url} within {START_TIMEOUT_S} s:\n{_tail(log)}")
+
+
+class _Progress:
+    """One line rewritten in place on a terminal; on a pipe or a log, the first message only."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def __call__(self, text: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K" + text)
+            sys.stderr.flush()
+        elif text and not self.said:
+            self.said = True
+            print(text.split(" ... ")[0] + " (it takes 15-20 s) ...", file=sys.stderr, flush=True)
+
+
+def _tail(log, lines: int = 15) -> str:
+    log.seek(0)
+    return "\n".join(log.read().decode(errors="replace").strip().splitlines()[-lines:])
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the UI's process group, then SIGKILL to whatever is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the launcher is gone; its server children may linger in the group a moment longer
+        deadline = time.monotonic() + wait
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not _group_alive(proc.pid):
+            break
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
