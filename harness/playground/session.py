@@ -1,0 +1,238 @@
+"""Sessions: one per tab, each a `Lab` stepped by a worker thread of its own, never by a request.
+
+Requests only set what the worker should do (play at a pace, pause, one step, reset, new
+settings) and read what it last published: a `setup` (points, layout) once per lab and a
+`frame` (both engines' state) at most every `FRAME_S` while it trains, and after every
+command. The store keeps at most LIMITS["sessions"] sessions and closes those nobody has
+looked at for IDLE_S; a playing session whose page is gone (no stream for ORPHAN_S) pauses.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.playground.lockstep import Lab
+from harness.playground.settings import LIMITS
+
+FRAME_S = 0.1  # at most 10 frames a second
+IDLE_S = 600.0  # a session nobody asked about for this long is closed
+ORPHAN_S = 30.0  # a playing session with no page watching for this long pauses
+DEFAULT_PACE = 60.0  # epochs per second while playing, as TF Playground's one epoch per animation frame
+
+
+class SessionLimit(HarnessError):
+    """The server holds as many sessions as it may."""
+
+
+@dataclass
+class Snapshot:
+    """What a stream has not sent yet: the setup of a new lab, a newer frame, newer curve points."""
+
+    generation: int
+    version: int
+    setup: dict[str, Any] | None = None
+    frame: dict[str, Any] | None = None
+    curves: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """A lab, its settings, and the worker that trains it."""
+
+    def __init__(self, sid: str, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> None:
+        self.id = sid
+        self._cond = threading.Condition()
+        self._commands: collections.deque[tuple[str, Any]] = collections.deque()
+        self._playing = False
+        self._pace = DEFAULT_PACE  # epochs/s; 0: as fast as it goes
+        self._closed = False
+        self._generation = 0
+        self._version = 0
+        self._lab = lab
+        self.settings, self.raw = settings, raw
+        self._setup = lab.setup()
+        self._frame = self._framed(lab)
+        self.watchers = 0
+        self.seen = time.monotonic()
+        self._thread = threading.Thread(target=self._work, name=f"playground-{sid}", daemon=True)
+        self._thread.start()
+
+    # -- commands (from requests)
+
+    def play(self, pace: float | None = None) -> None:
+        with self._cond:
+            if pace is not None:
+                self._pace = pace
+            self._playing = True
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        self._command("pause")
+
+    def step(self) -> None:
+        self._command("step")
+
+    def reset(self) -> None:
+        self._command("reset")
+
+    def replace(self, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> None:
+        """New settings: a new lab (built and validated by the caller), trained from epoch 0."""
+        self._command("lab", (lab, settings, raw))
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _command(self, name: str, arg: Any = None) -> None:
+        with self._cond:
+            if name in ("pause", "reset", "lab"):
+                self._playing = False
+            self._commands.append((name, arg))
+            self._cond.notify_all()
+
+    # -- reading (from requests)
+
+    @property
+    def lab(self) -> Lab:
+        return self._lab
+
+    def state(self) -> dict[str, Any]:
+        with self._cond:
+            return {"id": self.id, "playing": self._playing, "pace": self._pace, "generation": self._generation,
+                    "epoch": self._frame["epoch"], "max_epochs": LIMITS["epochs"]}
+
+    def snapshot(self, generation: int, version: int, cursor: int) -> tuple[Snapshot, int]:
+        """What is new since (generation, version, cursor); returns it and the new curve cursor."""
+        self.seen = time.monotonic()
+        with self._cond:
+            snap = Snapshot(self._generation, self._version, state=self.state())
+            if generation != self._generation:
+                snap.setup, cursor = self._setup, 0
+            if version != self._version or snap.setup is not None:
+                snap.frame = self._frame
+            history = self._lab.history
+            if len(history) > cursor:
+                snap.curves, cursor = self._lab.curves(cursor), len(history)
+        return snap, cursor
+
+    # -- the worker
+
+    def _work(self) -> None:
+        last = 0.0
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or self._commands or self._playing)
+                if self._closed:
+                    return
+                command, arg = self._commands.popleft() if self._commands else ("play", None)
+                pace = self._pace
+            lab = self._lab
+            try:
+                if command == "lab":
+                    self._start(*arg)
+                elif command == "reset":
+                    self._start(Lab(lab.spec), self.settings, self.raw)
+                elif command == "step":
+                    self._train(lab)
+                    self._publish(lab)
+                elif command == "pause":
+                    self._publish(lab)
+                else:
+                    started = time.perf_counter()
+                    self._train(lab)
+                    if time.perf_counter() - last >= FRAME_S or not self._playing:
+                        self._publish(lab)
+                        last = time.perf_counter()
+                    if pace > 0:  # keep to the pace: the learner watches the boundary form
+                        time.sleep(max(0.0, 1 / pace - (time.perf_counter() - started)))
+                    if self.watchers == 0 and time.monotonic() - self.seen > ORPHAN_S:
+                        self._command("pause")
+            except HarnessError as e:  # a diverged loss (the lab keeps the message), a bad reset
+                lab.error = lab.error or str(e)
+                with self._cond:
+                    self._playing = False
+                self._publish(lab)
+
+    def _train(self, lab: Lab) -> None:
+        if lab.error is not None:
+            raise HarnessError(lab.error)
+        if lab.epoch >= LIMITS["epochs"]:
+            lab.error = f"stopped at {LIMITS['epochs']:,} epochs, the most a session plays on this server"
+            raise HarnessError(lab.error)
+        lab.step()
+
+    def _start(self, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> None:
+        frame = self._framed(lab)
+        with self._cond:
+            self._lab, self.settings, self.raw = lab, settings, raw
+            self._setup, self._frame = lab.setup(), frame
+            self._generation += 1
+            self._version += 1
+            self._cond.notify_all()
+
+    def _publish(self, lab: Lab) -> None:
+        frame = self._framed(lab)
+        with self._cond:
+            if lab is self._lab:
+                self._frame = frame
+                self._version += 1
+                self._cond.notify_all()
+
+    def _framed(self, lab: Lab) -> dict[str, Any]:
+        frame = lab.frame()
+        frame["playing"] = self._playing
+        return frame
+
+
+class SessionStore:
+    """The sessions of one server, by id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Session] = {}
+
+    def create(self, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> Session:
+        with self._lock:
+            self._reap()
+            if len(self._sessions) >= LIMITS["sessions"]:
+                raise SessionLimit(f"this server holds {LIMITS['sessions']} sessions, its limit; close a tab, or "
+                                   f"wait {IDLE_S / 60:.0f} minutes for an idle one to close")
+            sid = secrets.token_urlsafe(9)
+            session = self._sessions[sid] = Session(sid, lab, settings, raw)
+            return session
+
+    def get(self, sid: str) -> Session | None:
+        with self._lock:
+            session = self._sessions.get(sid)
+        if session is not None:
+            session.seen = time.monotonic()
+        return session
+
+    def delete(self, sid: str) -> bool:
+        with self._lock:
+            session = self._sessions.pop(sid, None)
+        if session is not None:
+            session.close()
+        return session is not None
+
+    def close_all(self) -> None:
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for s in sessions:
+            s.close()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for sid, s in list(self._sessions.items()):
+            if s.watchers == 0 and now - s.seen > IDLE_S:
+                self._sessions.pop(sid).close()
