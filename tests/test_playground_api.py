@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import tomllib
@@ -90,6 +91,22 @@ def decoded(b64: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- the page and its choices
+
+
+def test_page_and_assets_are_served_from_the_package_with_nothing_from_elsewhere(server):
+    page = api(server, "GET", "/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert assets, "the page names its scripts and styles"
+    texts = [page.text]
+    for asset in assets:
+        r = api(server, "GET", asset)
+        assert r.status_code == 200, asset
+        texts.append(r.text)
+    for text in texts:  # no CDN, no font service, nothing fetched at run time
+        assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text)
+        assert not re.search(r"(?:import|fetch)\s*\(\s*[\"'](?:https?:)?//", text)
+    assert api(server, "GET", "/docs").status_code == 404  # FastAPI's docs page would load a CDN
 
 
 def test_options_name_every_2d_dataset_the_defaults_and_the_limits(server):

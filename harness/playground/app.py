@@ -251,6 +251,9 @@ def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = 
     """Serve the playground until Ctrl-C or SIGTERM; prints its URL once it listens."""
     import uvicorn
 
+    from harness.engines import engine_class
+
+    engine_class("torch")  # imported now (seconds), not by the first page's request
     app = create_app(tracking_uri)
 
     class Server(uvicorn.Server):
