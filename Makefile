@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test bench perf ui server lint clean
+.PHONY: setup data test bench perf ui playground screenshots server lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ perf: data
 
 ui: setup
 	$(BIN)/harness ui
+
+playground: setup
+	$(BIN)/harness playground
+
+# The README's screenshots (docs/*.png), taken by the browser tests in headless Chromium.
+screenshots: setup
+	HARNESS_SCREENSHOTS=docs $(BIN)/python -m pytest -m browser -q
 
 # A shared MLflow server on PostgreSQL (PostgreSQL's programs must be installed: apt-get install postgresql).
 server: setup

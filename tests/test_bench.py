@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import bench, report, tracking
+from harness import bench, report, report_text, tracking
 from harness.errors import TrackingError
 from tests.test_cli import ROOT, harness
 
@@ -91,18 +91,23 @@ def test_every_final_metric_is_present_and_plausible(store, key, low, high):
 
 
 def test_metric_keys_are_grouped_by_prefix_and_single_figures_are_single_points(store):
-    """The UI groups a run's charts by the prefix before "/": curves under train/, test/, epoch/;
-    figures a run has once under time/, speed/, resources/, onnx/, run/, each a single point."""
+    """The UI groups a run's charts by the prefix before "/", in alphabetical order: the per-epoch
+    series first under curves/; figures a run has once under onnx/, resources/, run/, speed/,
+    test/, time/, each a single point."""
     client = MlflowClient(store["uri"])
     run_id = children(store, "xor")["run_id"].iloc[0]
     logged = client.get_run(run_id).data.metrics
     assert all("/" in k for k in logged), [k for k in logged if "/" not in k]
     groups = {k.split("/")[0] for k in logged}
-    assert groups == {"train", "test", "epoch", "time", "speed", "resources", "onnx", "run"}, groups
+    assert groups == {"curves", "test", "time", "speed", "resources", "onnx", "run"}, groups
+    assert min(groups) == "curves"
     for key in logged:
         steps = {m.step for m in client.get_metric_history(run_id, key)}
-        curve = key in ("train/loss", "test/accuracy", "test/loss", "epoch/time_s", "epoch/eval_s")
-        assert steps == (set(range(1, 61)) if curve else {0}), (key, sorted(steps)[:3])
+        curve = key.startswith("curves/")
+        final_test = key.startswith("test/")
+        assert steps == (set(range(1, 61)) if curve else {60} if final_test else {0}), (key, sorted(steps)[:3])
+    assert {k for k in logged if k.startswith("curves/")} == {
+        "curves/train_loss", "curves/test_accuracy", "curves/test_loss", "curves/epoch_time_s", "curves/eval_time_s"}
 
 
 def test_params_tags_epochs_dataset_and_model_are_recorded(store):
@@ -124,7 +129,7 @@ def test_params_tags_epochs_dataset_and_model_are_recorded(store):
     assert all(c.startswith(("tags.version.", "tags.build.", "tags.blas.", "tags.threads.", "tags.machine.",
                              "tags.harness.", "tags.mlflow.", "tags.git.", "tags.env."))
                for c in torch_run.index if c.startswith("tags.") and isinstance(torch_run[c], str))
-    history = client.get_metric_history(run["run_id"], "train/loss")
+    history = client.get_metric_history(run["run_id"], "curves/train_loss")
     assert sorted(m.step for m in history) == list(range(1, 61))
     inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
     contexts = {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for i in inputs}
@@ -182,15 +187,15 @@ def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
 def test_the_parent_logs_the_comparison(store):
     parent = store["runs"][(store["runs"]["tags.harness.kind"] == "bench")
                            & (store["runs"]["params.experiment"] == "xor")].iloc[0]
-    for key in ("compare/speedup", "compare/accuracy_gap", "compare/agreement_mean", "scratch/test_accuracy_mean",
+    for key in ("engines/speedup", "engines/accuracy_gap", "engines/agreement_mean", "scratch/test_accuracy_mean",
                 "torch/test_accuracy_std", "scratch/train_time_s_mean", "torch/rss_peak_mb_mean"):
         assert not math.isnan(parent[f"metrics.{key}"]), key
-    assert parent["metrics.compare/speedup"] > 0 and parent["metrics.compare/agreement_mean"] == 1.0
-    assert 0 < parent["metrics.compare/speedup_min"] <= parent["metrics.compare/speedup_max"]
+    assert parent["metrics.engines/speedup"] > 0 and parent["metrics.engines/agreement_mean"] == 1.0
+    assert 0 < parent["metrics.engines/speedup_min"] <= parent["metrics.engines/speedup_max"]
     assert not any(c.startswith("metrics.system/") and children(store, "xor")[c].notna().any()
                    for c in children(store, "xor").columns)  # machine-wide figures are not the run's
-    assert parent["metrics.compare/onnx_agreement_count_min"] == 4 and parent["metrics.compare/agreement_n"] == 4
-    assert parent["metrics.bench/runs_failed"] == 0
+    assert parent["metrics.engines/onnx_agreement_count_min"] == 4 and parent["metrics.engines/agreement_n"] == 4
+    assert parent["metrics.experiment/runs_failed"] == 0
 
 
 def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
@@ -208,7 +213,7 @@ def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
         mine = xor_runs[xor_runs["params.engine"] == engine]
         assert row["train_time_s_mean"] == pytest.approx(mine["metrics.time/train_s"].mean(), rel=1e-12)
         assert row["rss_peak_mb_mean"] == pytest.approx(mine["metrics.resources/rss_peak_mb"].mean(), rel=1e-12)
-        assert f"{row['train_time_s_mean']:.3g}" in md
+        assert report_text.figure(row["train_time_s_mean"], row["train_time_s_std"]) in md
     parents = tracking.bench_runs(store["bench_id"], store["uri"])[0]
     attached = {a.path for a in MlflowClient(store["uri"]).list_artifacts(parents["run_id"].iloc[0], "report")}
     assert "report/report.md" in attached

@@ -8,11 +8,13 @@ from harness.tracking import keys
 
 
 def test_every_name_maps_to_a_grouped_key_and_back():
-    for name in [*keys.ONCE, "train_loss", "test_loss", "epoch_time_s", "test_accuracy", "test_accuracy_32bit"]:
-        key = keys.once_key(name) if name in keys.ONCE else keys.epoch_key(name)
-        assert "/" in key, name
+    for name in [*keys.ONCE, "test_loss", "test_accuracy", "test_accuracy_32bit"]:
+        key = keys.once_key(name)
+        assert "/" in key and not key.startswith(keys.CURVES), name
         assert keys.flat_name(key) == name
-    assert keys.epoch_key("eval_time_s") == "epoch/eval_s" and keys.once_key("eval_time_s") == "time/eval_s"
+    assert keys.epoch_key("eval_time_s") == "curves/eval_time_s" and keys.once_key("eval_time_s") == "time/eval_s"
+    assert keys.epoch_key("test_accuracy") == "curves/test_accuracy"
+    assert keys.once_key("test_accuracy") == "test/accuracy"
     assert keys.once_key("scratch/train_time_s_mean") == "scratch/train_time_s_mean"  # already grouped
 
 
@@ -20,7 +22,7 @@ def test_a_frame_of_old_and_new_runs_reads_under_one_name():
     """A bench an older harness logged (flat keys) reads beside a new one (prefixed keys)."""
     frame = pd.DataFrame({"run_id": ["old", "new"], "metrics.train_time_s": [1.0, math.nan],
                           "metrics.time/train_s": [math.nan, 2.0], "metrics.test/accuracy": [math.nan, 0.9],
-                          "metrics.epoch/eval_s": [math.nan, 0.1], "tags.x": ["a", "b"]})
+                          "metrics.curves/eval_time_s": [math.nan, 0.1], "tags.x": ["a", "b"]})
     out = keys.flat_columns(frame)
     assert out["metrics.train_time_s"].tolist() == [1.0, 2.0]
     assert out["metrics.test_accuracy"].iloc[1] == 0.9

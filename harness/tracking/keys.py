@@ -1,10 +1,11 @@
 """The names metrics have in the store, and the names the harness uses for them.
 
-The MLflow UI groups a run's charts by the prefix before the first "/", so related figures sit
-together: the curves (`train/`, `test/`, `epoch/`, one point per epoch) apart from the
-figures a run has once (`time/`, `speed/`, `resources/`, `onnx/`, `run/`), and a parent run's
-comparison (`compare/`, `bench/`, and per engine `scratch/`, `torch/`). The rest of the harness
-keeps the flat names (`train_loss`, `train_time_s`, `speedup`); only this module knows both.
+The MLflow UI groups a run's charts by the prefix before the first "/" and shows the groups in
+alphabetical order, so the per-epoch series come first under `curves/` (one point per epoch),
+then a parent run's comparison (`engines/`, `experiment/`, and per engine `scratch/`, `torch/`)
+and the figures a run has once (`onnx/`, `resources/`, `run/`, `speed/`, `test/`, `time/`). The
+rest of the harness keeps the flat names (`train_loss`, `train_time_s`, `speedup`); only this
+module knows both.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import re
 
 from harness.tracking.store import RESOURCE_KEYS
 
-EPOCH = {"train_loss": "train/loss", "test_loss": "test/loss", "epoch_time_s": "epoch/time_s",
-         "eval_time_s": "epoch/eval_s"}  # and test_<metric> -> test/<metric>
+CURVES = "curves/"  # every per-epoch series: curves/train_loss, curves/test_accuracy, curves/epoch_time_s, ...
 
 ONCE = {
     "train_time_s": "time/train_s", "median_epoch_s": "time/median_epoch_s", "steady_epoch_s": "time/steady_epoch_s",
@@ -23,20 +23,17 @@ ONCE = {
     "onnx_max_abs_diff": "onnx/max_abs_diff", "onnx_agreement": "onnx/agreement",
     **{k: f"resources/{k}" for k in RESOURCE_KEYS},
     # a parent run's
-    "speedup": "compare/speedup", "speedup_min": "compare/speedup_min", "speedup_max": "compare/speedup_max",
-    "accuracy_gap": "compare/accuracy_gap", "agreement_mean": "compare/agreement_mean",
-    "agreement_min": "compare/agreement_min", "agreement_n": "compare/agreement_n",
-    "onnx_agreement_count_min": "compare/onnx_agreement_count_min",
-    "onnx_agreement_mean": "compare/onnx_agreement_mean",
-    "runs_failed": "bench/runs_failed", "wall_s": "bench/wall_s",
+    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "accuracy_gap", "agreement_mean",
+                                   "agreement_min", "agreement_n", "onnx_agreement_count_min", "onnx_agreement_mean")},
+    "runs_failed": "experiment/runs_failed", "wall_s": "experiment/wall_s",
 }
 
-_FROM_STORE = {v: k for k, v in ONCE.items()} | {v: k for k, v in EPOCH.items() if k != "eval_time_s"}
+_FROM_STORE = {v: k for k, v in ONCE.items()}
 
 
 def epoch_key(name: str) -> str:
-    """The store's name of a per-epoch series."""
-    return EPOCH.get(name) or _test(name)
+    """The store's name of a per-epoch series (the final test figures are `test/...` besides)."""
+    return CURVES + name
 
 
 def once_key(name: str) -> str:
@@ -49,8 +46,8 @@ def _test(name: str) -> str:
 
 
 def flat_name(key: str) -> str:
-    """The harness's name of a store key (an older store's flat key is its own name).
-    `epoch/eval_s` is read as the per-epoch `eval_time_s` only by `metric_history`."""
+    """The harness's name of a figure's store key (an older store's flat key is its own name); the
+    per-epoch series (`curves/...`) are read by `metric_history` only."""
     if key in _FROM_STORE:
         return _FROM_STORE[key]
     if key.startswith("test/"):
@@ -61,16 +58,15 @@ def flat_name(key: str) -> str:
 def flat_columns(frame):
     """A `mlflow.search_runs` frame with its `metrics.<key>` columns under the harness's names;
     where an older run has the flat name and a newer the prefixed one, the two are merged."""
-    renamed = {}
+    import pandas as pd
+
+    merged: dict[str, pd.Series] = {}
+    kept = []
     for column in frame.columns:
         m = re.fullmatch(r"metrics\.(.+)", column)
-        if m and m.group(1) != "epoch/eval_s":
-            renamed[column] = f"metrics.{flat_name(m.group(1))}"
-    out = frame.drop(columns=[c for c in frame.columns if c == "metrics.epoch/eval_s"])
-    merged = {}
-    for old, new in renamed.items():
-        merged[new] = out[old] if new not in merged else merged[new].combine_first(out[old])
-    out = out.drop(columns=list(renamed))
-    for new, values in merged.items():
-        out[new] = values
-    return out
+        if m is None:
+            kept.append(column)
+        elif not m.group(1).startswith(CURVES):  # a series' last value: the run's figures are apart
+            new = f"metrics.{flat_name(m.group(1))}"
+            merged[new] = frame[column] if new not in merged else merged[new].combine_first(frame[column])
+    return pd.concat([frame[kept], pd.DataFrame(merged, index=frame.index)], axis=1)

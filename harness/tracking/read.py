@@ -57,7 +57,7 @@ def latest_perf(uri: str | None = None) -> tuple[str, dict[str, float], dict[str
 def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """(metrics by the harness's names, params, tags) of one run, from the store."""
     run = MlflowClient(resolve_uri(uri)).get_run(run_id)
-    metrics = {keys.flat_name(k): v for k, v in run.data.metrics.items() if k != "epoch/eval_s"}
+    metrics = {keys.flat_name(k): v for k, v in run.data.metrics.items() if not k.startswith(keys.CURVES)}
     return metrics, dict(run.data.params), dict(run.data.tags)
 
 

@@ -217,25 +217,15 @@ class Tracker:
             else:
                 retrying(mlflow.set_tag, "harness.onnx_note", check.note[:5000])
         retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in once.items()}, step=0)
-        # the final test figures at the last epoch's step (the curves' last points, and the further
-        # test sets' one point each); where there is a model, as its record, on the test split
-        tests, series = self._test_metrics(result)
-        if model_id is None:
-            tests = {k: v for k, v in tests.items() if k not in series}
-        retrying(mlflow.log_metrics, {keys.epoch_key(k) if k in series else keys.once_key(k): v
-                                      for k, v in tests.items()},
-                 step=len(result.epochs), model_id=model_id, dataset=evaluation if model_id else None)
+        # the final test figures, one point each at the last epoch's step (test/accuracy beside the
+        # curve curves/test_accuracy); where there is a model, as its record, on the test split
+        tests = {k: float(v) for k, v in result.final.items() if k.startswith("test_") and v is not None}
+        retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in tests.items()}, step=len(result.epochs),
+                 model_id=model_id, dataset=evaluation if model_id else None)
         retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
                                    **{f"threads.{k}": str(v) for k, v in result.threads.items()},
                                    **result.machine})
         retrying(mlflow.log_figure, curves_figure(result), "curves.png")
-
-    @staticmethod
-    def _test_metrics(result: Any) -> tuple[dict[str, float], set[str]]:
-        """(the final test metrics by the harness's names, those that are per-epoch series too)."""
-        series = {f"test_{result.metric}", "test_loss"}
-        tests = {k: float(v) for k, v in result.final.items() if k.startswith("test_") and v is not None}
-        return tests, series & tests.keys()
 
     def log_epochs(self, run_id: str, result: Any) -> None:
         """Per-epoch metrics, step = epoch, in batches of MLflow's limit of 1000."""
