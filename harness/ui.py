@@ -19,6 +19,10 @@ from collections.abc import Callable
 from harness.errors import HarnessError
 
 START_TIMEOUT_S = 120
+# MLflow 3.17 opens every experiment in its GenAI view (it reads the browser's choice, not the
+# experiment's mlflow.experimentKind tag) until the user picks "Model training" once
+TRAINING_VIEW_HINT = ('first time in this browser: click "Model training" at the top left, and MLflow keeps '
+                      "that view (it opens experiments in its GenAI view until then)")
 
 
 class UIError(HarnessError):
@@ -82,6 +86,7 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5000, out: Callable[[st
     try:
         _wait_until_up(url, proc, log, progress or _Progress())
         out(f"ready: {url} (Ctrl-C stops it)")
+        out(TRAINING_VIEW_HINT)
         while proc.poll() is None:
             time.sleep(0.5)
         raise UIError(f"the MLflow UI exited with code {proc.returncode}:\n{_tail(log)}")
