@@ -206,7 +206,7 @@ def test_the_server_holds_a_bounded_number_of_sessions(server, monkeypatch):
 def test_a_new_session_holds_its_points_layout_and_first_frame(server):
     body = new_session(server, dataset="circle", features=["x1", "x2", "x1^2"], hidden=[5, 3], seed=3)
     setup, frame = body["setup"], body["frame"]
-    assert body["settings"]["hidden"] == [5, 3] and body["settings"]["learning_rate"] == 0.1  # defaults filled in
+    assert body["settings"]["hidden"] == [5, 3] and body["settings"]["learning_rate"] == 0.01  # defaults filled in
     assert setup["task"] == "classification" and setup["hidden"] == [5, 3] and setup["seed"] == 3
     assert len(setup["train"]["x"]) == 2 * 250 and set(setup["train"]["y"]) == {0.0, 1.0}
     assert [f["name"] for f in setup["features"]] == ["x1", "x2", "x1^2"]
@@ -278,7 +278,8 @@ def test_new_settings_start_a_new_lab_and_bad_ones_keep_the_old(server):
 
 
 def test_a_diverging_session_stops_with_the_reason(server):
-    sid = new_session(server, dataset="plane", output_activation="identity", loss="mse", learning_rate=5.0)["id"]
+    sid = new_session(server, dataset="plane", output_activation="identity", loss="mse", optimizer="sgd",
+                      learning_rate=5.0)["id"]
     api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": 0})
     body = until(server, sid, lambda b: b["frame"]["error"] is not None, "an error")
     assert body["frame"]["error"] == "training loss became nan at epoch 1; lower the learning rate"

@@ -18,8 +18,10 @@ Requests never train: they validate, build a lab and hand it to the session's wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import signal
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -268,5 +270,19 @@ def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = 
             app.state.stopping.set()  # ends the event streams, so that shutting down does not wait for them
             super().handle_exit(sig, frame)
 
+        @contextlib.contextmanager
+        def capture_signals(self):
+            """Ctrl-C and SIGTERM shut down gracefully and `serve` returns (uvicorn's own re-raises the signal)."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            before = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
+
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     Server(config).run()
+    print("harness playground: stopped", flush=True)

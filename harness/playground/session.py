@@ -82,7 +82,7 @@ class Session:
         self._command("reset")
 
     def replace(self, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> None:
-        """New settings: a new lab (built and validated by the caller), trained from epoch 0."""
+        """New settings: a new lab (built and validated by the caller), from epoch 0; a playing session plays on."""
         self._command("lab", (lab, settings, raw))
 
     def close(self) -> None:
@@ -92,7 +92,7 @@ class Session:
 
     def _command(self, name: str, arg: Any = None) -> None:
         with self._cond:
-            if name in ("pause", "reset", "lab"):
+            if name in ("pause", "reset"):  # new settings keep playing, as TF Playground's do
                 self._playing = False
             self._commands.append((name, arg))
             self._cond.notify_all()

@@ -189,7 +189,7 @@ async function control(action) {
   const r = await call("POST", path);
   if (r.status === 404) await createSession();
   else if (!r.ok) showError(r.data && r.data.detail);
-  else showPlaying(r.data.playing);
+  else { page.state = r.data; showPlaying(r.data.playing); }
 }
 
 function changed() {  // settings changed: send them after a short pause, so that a slider sends once
@@ -199,12 +199,10 @@ function changed() {  // settings changed: send them after a short pause, so tha
 }
 
 async function sendSettings() {
-  const playing = page.state && page.state.playing;
   const r = await call("PUT", `/api/sessions/${page.id}`, page.settings);
   if (r.status === 404) { await createSession(); return; }
   if (!r.ok) { showError(r.data ? r.data.detail : `the server answered ${r.status}`); return; }
-  showError("");
-  if (playing) control("play");
+  showError("");  // a playing session plays on with the new settings
 }
 
 // ---------------------------------------------------------------------------- controls
@@ -411,6 +409,7 @@ function render() {
   const f = page.frame;
   if (!f || !page.setup) return;
   $("epoch").textContent = f.epoch.toLocaleString();
+  $("epoch").dataset.playing = String(f.playing);  // false: the frame was made after a pause, it is the last
   for (const e of ENGINES) {
     const s = f.engines[e];
     $(`${e}-train_loss`).textContent = fmt(s.train_loss);
