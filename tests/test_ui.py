@@ -50,7 +50,8 @@ def test_an_empty_store_is_named_the_ui_says_when_ready_and_sigterm_stops_the_wh
         assert ready.strip() == f"ready: http://127.0.0.1:{port} (Ctrl-C stops it)"
         assert "Model training" in proc.stdout.readline()
         wait_for_http(f"http://127.0.0.1:{port}/health", 5)  # answering when it says so
-        listening = {c.laddr.ip for c in psutil.net_connections("tcp") if c.laddr.port == port and c.status == "LISTEN"}
+        listening = {c.laddr.ip for c in psutil.net_connections("tcp")
+                     if c.laddr.port == port and c.status == "LISTEN"}
         assert listening == {"127.0.0.1"}  # loopback only: the store is not shared with the network
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
