@@ -196,7 +196,11 @@ def _ui(args: argparse.Namespace) -> int:
 
 def _playground(args: argparse.Namespace) -> int:
     from harness import playground
+    from harness.ui import UIError, port_free
 
+    if not port_free(args.host, args.port):
+        raise UIError(f"port {args.port} on {args.host} is in use (another playground?): stop it or pick "
+                      "another with --port")
     try:
         playground.serve(args.host, args.port)
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ DIGITS = 4  # significant digits of a figure without a spread (one seed, or ever
 def figure(value: float | None, spread: float | None = None) -> str:
     """`value ± spread` rounded where the spread puts it; the value alone to DIGITS significant
     digits when there is no spread; "—" when there is no value. Below 0.001 both are written
-    with one power of ten, `(3.11 ± 0.07)e-05`; from 10,000 up with thousands separators."""
+    with one power of ten, `(3.11 ± 0.07)e-05`; from 1,000 up with thousands separators."""
     if value is None or not math.isfinite(value):
         return "—"
     has_spread = spread is not None and math.isfinite(spread) and spread > 0
@@ -38,15 +38,15 @@ def _fixed(value: float, spread: float | None = None) -> str:
     power = math.floor(math.log10(spread))
     lead = int(spread / 10.0**power + 1e-9)
     decimals = (2 if lead < 3 else 1) - 1 - power
-    grouped = abs(value) >= 1e4
+    grouped = abs(value) >= 1e3
     return f"{_number(value, decimals, grouped)} ± {_number(spread, decimals, grouped)}"
 
 
 def _number(x: float, decimals: int, grouped: bool | None = None) -> str:
     """x rounded to `decimals` places (tens, hundreds, … when negative), thousands separated
-    from 10,000 up (or as `grouped` says)."""
+    from 1,000 up (or as `grouped` says)."""
     x = round(x, decimals) + 0.0  # + 0.0: no "-0.00"
-    comma = "," if (abs(x) >= 1e4 if grouped is None else grouped) else ""
+    comma = "," if (abs(x) >= 1e3 if grouped is None else grouped) else ""
     return f"{x:{comma}.{max(decimals, 0)}f}"
 
 

@@ -37,7 +37,7 @@ def built(tmp_path_factory):
     (0.9990, 0.0017, "0.9990 ± 0.0017"),  # two digits when the spread begins with 1 or 2
     (45398, 3467, "45,000 ± 3,000"),
     (113464, 292, "113,460 ± 290"),
-    (106.2, 3.1, "106 ± 3"),
+    (106.2, 3.1, "106 ± 3"), (7990.4, 70.2, "7,990 ± 70"),  # separators from 1,000 up, in every column
     (3.11e-5, 7.42e-8, "(3.110 ± 0.007)e-05"),  # small figures share one power of ten
     (1.0, 0.0, "1.000"), (0.8182, None, "0.8182"), (121597, None, "121,600"),  # no spread: 4 digits
     (float("nan"), 0.1, "—"), (None, None, "—"),
