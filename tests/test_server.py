@@ -68,7 +68,7 @@ def test_runs_and_metrics_through_the_rest_api(live):
                                        for t in r["data"]["tags"])]
     for r in children:
         metrics = {m["key"]: m["value"] for m in r["data"]["metrics"]}
-        assert metrics["test_accuracy"] == 1.0 and metrics["train_time_s"] > 0 and metrics["rss_peak_mb"] > 0
+        assert metrics["test/accuracy"] == 1.0 and metrics["time/train_s"] > 0 and metrics["resources/rss_peak_mb"] > 0
     models = rest(live["url"], "logged-models/search", {"experiment_ids": [xor["experiment_id"]]})["models"]
     assert len(models) == 4
 
