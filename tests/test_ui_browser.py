@@ -137,6 +137,6 @@ def test_comparing_a_scratch_and_a_torch_run_shows_both(page, ui, shots):
     page.get_by_role("button", name="Compare").click()
     page.wait_for_url("**compare-runs**")
     for name in ("scratch seed 0", "torch seed 0"):
-        assert page.get_by_text(name, exact=True).count(), name
+        page.get_by_text(name, exact=True).first.wait_for()  # the page fills in after the URL changes
     shots(page, "mlflow-compare")
     assert page.errors == []
