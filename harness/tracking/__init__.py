@@ -6,7 +6,7 @@ back for the report and for `harness evaluate`.
 """
 
 from harness.errors import TrackingError
-from harness.tracking.read import bench_ids, bench_runs, latest_perf, metric_history, read_run, run_model
+from harness.tracking.read import bench_ids, bench_runs, latest_perf, metric_history, read_run, run_counts, run_model
 from harness.tracking.runs import Tracker, attach_report, curves_figure, environment_tags, log_perf, process_tags
 from harness.tracking.store import (
                                     DEFAULT_URI,
@@ -24,5 +24,5 @@ from harness.tracking.store import (
 __all__ = ["DEFAULT_URI", "HOST_TAG", "PID_TAG", "REASON_TAG", "Tracker", "TrackingError", "attach_report",
            "bench_ids", "bench_runs", "connect", "curves_figure", "environment_tags", "latest_perf", "log_perf",
            "metric_history",
-           "process_tags", "quiet", "read_run", "reap_orphans", "resolve_uri", "retrying", "run_model",
+           "process_tags", "quiet", "read_run", "reap_orphans", "resolve_uri", "retrying", "run_counts", "run_model",
            "sqlite_path"]

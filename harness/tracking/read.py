@@ -13,6 +13,14 @@ from harness.tracking import keys
 from harness.tracking.store import BENCH_TAG, KIND_TAG, connect, resolve_uri
 
 
+def run_counts(uri: str | None = None) -> tuple[str, dict[str, int]]:
+    """(the store's URI as connected, its experiments that hold runs -> how many, at most 1000 each)."""
+    uri = connect(uri)
+    client = MlflowClient(uri)
+    counts = {e.name: len(client.search_runs([e.experiment_id], max_results=1000)) for e in client.search_experiments()}
+    return uri, {name: n for name, n in counts.items() if n}
+
+
 def bench_ids(uri: str | None = None) -> list[str]:
     """Bench invocations in the store, newest first."""
     connect(uri)
