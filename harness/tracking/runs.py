@@ -77,7 +77,8 @@ def run_params(spec: ExperimentSpec, engine: str, seed: int, threads: int) -> di
 
 # ---------------------------------------------------------------------------- runs
 
-UI_VIEW_TAG, UI_VIEW = "mlflow.experimentKind", "custom_model_development"  # the UI's model-training view
+# the model-training view for MLflow releases that read the experiment tag; 3.17 reads the browser's choice
+UI_VIEW_TAG, UI_VIEW = "mlflow.experimentKind", "custom_model_development"
 
 
 class Tracker:
