@@ -3,6 +3,7 @@ refused, every mistake a one-line `SpecError` naming the dotted key, the value a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -66,7 +67,11 @@ def typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     for k in kinds:
         if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer past float's range (JSON and TOML take any number of digits)
+                raise SpecError(f"{key} = an integer past \u00b1{sys.float_info.max:.3g}: too large for "
+                                "a number") from None
         if k is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if k not in (int, float) and isinstance(value, k):

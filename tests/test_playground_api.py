@@ -149,6 +149,14 @@ def file_error(raw: dict) -> str:
     ({"l2": -1}, 422, "training.optimizer.weight_decay = -1.0: must be >= 0"),
     ({"output_activation": "identity"}, 422, "training.loss = 'bce' needs network.output_activation = 'sigmoid'"),
     ({"dataset": "surface"}, 422, "does not fit regression ('surface'); take one of: identity + mse"),
+    ({"dataset": []}, 422, "data.dataset = []: must be a string"),  # these four were a TypeError, a 500
+    ({"dataset": {"name": "circle"}}, 422, "data.dataset = {'name': 'circle'}: must be a string"),
+    ({"dataset": ["circle"], "output_activation": "identity", "loss": "mse"}, 422, "data.dataset = ['circle']: must"),
+    ({"dataset": 3}, 422, "data.dataset = 3: must be a string"),
+    ({"noise": 10**400}, 422, "data.noise = an integer past \u00b11.8e+308: too large for a number"),  # OverflowError
+    ({"learning_rate": -10**400}, 422, "training.optimizer.learning_rate = an integer past"),
+    ({"l2": 10**400}, 422, "training.optimizer.weight_decay = an integer past"),
+    ({"optimizer": "sgd", "momentum": 10**400}, 422, "training.optimizer.momentum = an integer past"),
 ])
 def test_bad_settings_get_a_4xx_with_the_one_line_reason(server, settings, status, message):
     r = api(server, "POST", "/api/sessions", json=settings)
@@ -167,6 +175,7 @@ def test_a_mistake_reads_as_it_does_in_an_experiment_file(server):
     (b"{not json", "the body is not JSON"),
     (b"[1, 2]", "the settings must be a JSON object"),
     (b"{" + b'"a": 1, ' * 20000 + b"}", "at most 65,536"),
+    (b'{"noise": 1' + b"0" * 5000 + b"}", "the body is not JSON (Exceeds the limit"),  # json's ValueError, a 500
 ])
 def test_a_body_that_is_not_settings_is_refused(server, body, message):
     r = api(server, "POST", "/api/sessions", data=body, headers={"content-type": "application/json"})
@@ -179,12 +188,16 @@ def test_unknown_sessions_actions_and_paces_are_refused(server):
     sid = new_session(server)["id"]
     r = api(server, "POST", f"/api/sessions/{sid}/jump")
     assert r.status_code == 404 and "known: play, pause, step, reset" in r.json()["detail"]
-    r = api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": -1})
-    assert r.status_code == 422 and "pace = -1.0: must be from 0" in r.json()["detail"]
+    for pace in (-1, 1e-300, 0.0001, 0.5, 1001, "nan", "inf"):  # 1e-300: 1 / pace overflowed and killed the worker
+        r = api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": pace})
+        assert r.status_code == 422, pace
+        assert "must be 0 (as fast as it goes) or from 1 to 1000 epochs per second" in r.json()["detail"]
     for path in ("experiment.toml", "save"):  # nothing played yet
         r = api(server, "GET" if path.endswith("toml") else "POST", f"/api/sessions/{sid}/{path}")
         assert r.status_code == 409 and "nothing played yet" in r.json()["detail"]
     assert api(server, "GET", f"/api/sessions/{sid}/save").status_code == 404
+    for pace in (1, 1000):
+        assert api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": pace}).json()["pace"] == pace
     assert api(server, "DELETE", f"/api/sessions/{sid}").status_code == 204
     assert api(server, "GET", f"/api/sessions/{sid}").status_code == 404
     assert api(server, "DELETE", f"/api/sessions/{sid}").status_code == 404
@@ -344,3 +357,186 @@ def test_save_logs_the_session_as_harness_bench_does_and_matches_the_page(server
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
     assert sorted(r.info.run_name for r in children) == ["scratch seed 0", "torch seed 0"]
     assert all(r.info.status == "FINISHED" for r in children)
+
+
+# ---------------------------------------------------------------------------- the review's defects (#18)
+
+
+def session_object(server, sid: str):
+    return server["app"].state.store.get(sid)
+
+
+def test_a_slow_pace_gives_way_to_commands_and_to_closing(server):
+    sid = new_session(server)["id"]
+    session = session_object(server, sid)
+    session.play(pace=1e-4)  # below the API's floor: 10,000 s between epochs, which the worker slept through
+    until(server, sid, lambda b: b["frame"]["epoch"] >= 1, "epoch 1")
+    api(server, "POST", f"/api/sessions/{sid}/reset")
+    body = until(server, sid, lambda b: b["state"]["generation"] == 1, "a reset during the pace's wait")
+    assert body["frame"]["epoch"] == 0 and body["state"]["playing"] is False
+    session.play(pace=1e-4)
+    deadline = time.monotonic() + WAIT_S
+    while session.lab.epoch < 1:  # its frame may wait for the next epoch (at most 10 a second): watch the lab
+        assert time.monotonic() < deadline, "the new lab never trained"
+        time.sleep(0.05)
+    assert api(server, "DELETE", f"/api/sessions/{sid}").status_code == 204
+    session._thread.join(WAIT_S)
+    assert not session._thread.is_alive()  # closed during the wait, not 10,000 s later
+
+
+def test_an_unexpected_error_stops_the_session_with_the_reason_and_its_worker_lives_on(server, monkeypatch):
+    sid = new_session(server)["id"]
+    session = session_object(server, sid)
+
+    def broken():
+        raise RuntimeError("out of memory (a stand-in for torch's)")
+
+    monkeypatch.setattr(session.lab, "step", broken)
+    api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": 0})
+    body = until(server, sid, lambda b: b["frame"]["error"] is not None, "the error")
+    assert body["frame"]["error"] == ("training stopped: RuntimeError: out of memory (a stand-in for torch's); "
+                                      "reset or change a setting to start again")
+    assert until(server, sid, lambda b: not b["state"]["playing"], "a pause")["frame"]["epoch"] == 0
+    assert session._thread.is_alive()
+    api(server, "POST", f"/api/sessions/{sid}/reset")  # a fresh lab, its own step: the worker still listens
+    body = until(server, sid, lambda b: b["state"]["generation"] == 1, "a reset")
+    assert body["frame"]["error"] is None
+    api(server, "POST", f"/api/sessions/{sid}/step")
+    assert until(server, sid, lambda b: b["frame"]["epoch"] == 1, "epoch 1")["frame"]["error"] is None
+    api(server, "DELETE", f"/api/sessions/{sid}")
+
+
+def test_the_curve_cursor_counts_the_epochs_sent_not_the_history_after(server, monkeypatch):
+    import dataclasses
+
+    sid = new_session(server)["id"]
+    play_epochs(server, sid, 2)
+    session = session_object(server, sid)
+    lab = session.lab
+    sliced = lab.curves
+
+    def worker_appends_meanwhile(start):  # the worker appends without the lock, between the slice and the count
+        out = sliced(start)
+        lab.history.append(dataclasses.replace(lab.history[-1], epoch=len(lab.history) + 1))
+        monkeypatch.setattr(lab, "curves", sliced)
+        return out
+
+    monkeypatch.setattr(lab, "curves", worker_appends_meanwhile)
+    first, cursor = session.snapshot(-1, -1, 0)
+    second, cursor = session.snapshot(first.generation, first.version, cursor)
+    assert first.curves["epochs"] == [1, 2] and second.curves["epochs"] == [3] and cursor == 3  # each epoch once
+    api(server, "DELETE", f"/api/sessions/{sid}")
+
+
+def test_save_and_export_read_one_lab_even_when_new_settings_land_between_reads(server, monkeypatch):
+    from harness.playground.lockstep import Lab
+    from harness.playground.session import Session
+
+    sid = new_session(server, dataset="circle")["id"]
+    frame = play_epochs(server, sid, 2)["frame"]
+
+    def lab_then_new_settings(self):  # a PUT or a reset lands right after any read of the session's lab
+        lab = self._lab
+        self._start(Lab(lab.spec), self.settings, self.raw)
+        return lab
+
+    monkeypatch.setattr(Session, "lab", property(lab_then_new_settings))
+    monkeypatch.setattr("harness.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
+    r = api(server, "GET", f"/api/sessions/{sid}/experiment.toml")
+    assert r.status_code == 200 and tomllib.loads(r.text)["training"]["epochs"] == 2
+    r = api(server, "POST", f"/api/sessions/{sid}/save")  # read the lab twice: an IndexError, a 500
+    assert r.status_code == 202, r.text
+    assert r.json()["epochs"] == 2 and r.json()["page"]["torch"]["test_loss"] == frame["engines"]["torch"]["test_loss"]
+    saved = wait_for_save(server, sid)
+    assert saved["state"] == "failed" and saved["message"] == "no store"
+    api(server, "DELETE", f"/api/sessions/{sid}")
+
+
+def wait_for_save(server, sid: str) -> dict:
+    deadline = time.monotonic() + WAIT_S
+    while (status := api(server, "GET", f"/api/sessions/{sid}/save").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    return status
+
+
+def test_a_save_runs_once_however_many_clicks_and_always_ends(server, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sid = new_session(server)["id"]
+    play_epochs(server, sid, 1)
+    release = threading.Event()
+
+    def bench_with_an_odd_outcome(paths, uri, out):  # reading its outcome fails after bench's own try
+        release.wait(WAIT_S)
+        return "bench-id", [object()]
+
+    monkeypatch.setattr("harness.bench.bench", bench_with_an_odd_outcome)
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda _: api(server, "POST", f"/api/sessions/{sid}/save").status_code, range(8)))
+    assert codes == [202] + [409] * 7
+    release.set()
+    status = wait_for_save(server, sid)  # stayed "running" for ever, and every later save a 409
+    assert status["state"] == "failed" and status["message"].startswith("AttributeError: 'object' object has no")
+    assert api(server, "POST", f"/api/sessions/{sid}/save").status_code == 202
+    assert wait_for_save(server, sid)["state"] == "failed"
+    api(server, "DELETE", f"/api/sessions/{sid}")
+
+
+def test_the_saver_keeps_a_bounded_number_of_finished_saves(server, monkeypatch):
+    from harness.playground import saving
+
+    monkeypatch.setattr(saving, "KEEP_FINISHED", 2)
+    monkeypatch.setattr("harness.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
+    saver = saving.Saver(server["uri"])
+    for sid in ("a", "b", "c", "d", "a"):
+        saver.start(sid, "", "x", 1, {})
+        deadline = time.monotonic() + WAIT_S
+        while saver.latest(sid).state in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    # pruned as a save starts: the two latest finished ("c", "d") beside the new one ("a" again); "b" is gone
+    assert [sid for sid in "abcd" if saver.latest(sid) is not None] == ["a", "c", "d"]
+
+
+def test_creating_a_session_leaves_the_server_and_other_sessions_answering(server, monkeypatch):
+    from harness.playground.lockstep import Lab
+
+    other = new_session(server)["id"]
+    entered, release = threading.Event(), threading.Event()
+    setup = Lab.setup
+
+    def slow_setup(self):
+        entered.set()
+        release.wait(WAIT_S)
+        return setup(self)
+
+    monkeypatch.setattr(Lab, "setup", slow_setup)
+    created = []
+    creating = threading.Thread(target=lambda: created.append(api(server, "POST", "/api/sessions", json={})))
+    creating.start()
+    try:
+        assert entered.wait(WAIT_S)
+        quick = {"timeout": WAIT_S / 6}  # on the event loop, or under the store's lock, these waited for the setup
+        assert requests.get(server["url"] + "/api/options", **quick).status_code == 200
+        assert requests.get(f"{server['url']}/api/sessions/{other}", **quick).status_code == 200
+    finally:
+        release.set()
+        creating.join(WAIT_S)
+    assert created[0].status_code == 201
+    for sid in (other, created[0].json()["id"]):
+        api(server, "DELETE", f"/api/sessions/{sid}")
+
+
+def test_an_idle_session_is_closed_on_any_request_not_only_on_a_new_session(server, monkeypatch):
+    from harness.playground import session as sessions
+
+    idle, other = new_session(server)["id"], new_session(server)["id"]
+    session = session_object(server, idle)
+    monkeypatch.setattr(sessions, "REAP_S", 0.0)
+    session.seen = time.monotonic() - sessions.IDLE_S - 1
+    assert api(server, "GET", f"/api/sessions/{other}").status_code == 200
+    assert api(server, "GET", f"/api/sessions/{idle}").status_code == 404
+    session._thread.join(WAIT_S)
+    assert not session._thread.is_alive()
+    api(server, "DELETE", f"/api/sessions/{other}")

@@ -202,4 +202,18 @@ def test_every_dataset_learns_on_both_engines_in_the_page(playground, page, tmp_
                 assert float(shown.rstrip("%")) > 90, (name, engine, shown)
         for feature in features:  # as they were
             page.click(f'[data-feature="{feature}"] input')
+
+    # a diverged lab: its figures are null, the page shows why (it threw before), a reset clears it
+    page.click("#dataset-plane")
+    set_layers(page, [4])
+    page.select_option("#optimizer", "sgd")
+    page.select_option("#learning_rate", "1")
+    page.wait_for_function("document.getElementById('epoch').textContent === '0'", timeout=WAIT_MS)
+    page.click("#play")
+    page.wait_for_selector("#error:not([hidden])", timeout=WAIT_MS)
+    error = page.inner_text("#error")  # tanh still, from the surface: it diverges within a few epochs
+    assert error.startswith("training loss became nan at epoch ") and error.endswith("; lower the learning rate")
+    assert page.inner_text("#max_param_diff") == "\u2013"
+    page.click("#reset")
+    page.wait_for_selector("#error[hidden]", state="attached", timeout=WAIT_MS)
     assert page.errors == []

@@ -5,7 +5,7 @@
     POST   /api/sessions                       settings -> a new session (201), or 422 with the one-line reason
     GET    /api/sessions/{id}                  its settings, state and latest frame
     PUT    /api/sessions/{id}                  new settings: a new lab from epoch 0 (422 as above)
-    POST   /api/sessions/{id}/play?pace=60     play at that many epochs/s (0: as fast as it goes)
+    POST   /api/sessions/{id}/play?pace=60     play at that many epochs/s (1 to 1000; 0: as fast as it goes)
     POST   /api/sessions/{id}/pause|step|reset
     GET    /api/sessions/{id}/events           Server-Sent Events: `setup` per lab, `frame` at most 10/s
     GET    /api/sessions/{id}/experiment.toml  the experiment file of the epochs played
@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from harness.errors import HarnessError
 from harness.playground import settings as page_settings
 from harness.playground.lockstep import Lab
-from harness.playground.saving import Saver, shown_uri
+from harness.playground.saving import Saver, SaveUnderWay, shown_uri
 from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
 
 STATIC = Path(__file__).parent / "static"
@@ -64,13 +64,12 @@ def reply(obj: Any, status: int = 200) -> Response:
     return Response(dumps(obj), status_code=status, media_type="application/json")
 
 
-def experiment_text(session: Session) -> tuple[str, int]:
-    """The experiment file of the epochs this session has played, and that count."""
-    lab = session.lab
+def experiment_text(lab: Lab, settings: dict[str, Any]) -> tuple[str, int]:
+    """The experiment file of the epochs this lab has played (lab, settings: `Session.current()`), and that count."""
     epochs = len(lab.history)
     if epochs == 0:
         raise HTTPException(409, "nothing played yet: press play or step first, then export or save")
-    raw = page_settings.experiment(session.settings, epochs)
+    raw = page_settings.experiment(settings, epochs)
     d = lab.spec.data
     header = (f"Made by harness playground on {time.strftime('%Y-%m-%d %H:%M')}: {d.dataset}, "
               f"{lab.spec.network.describe()}, seed {lab.seed}, {epochs} epoch{'s' * (epochs > 1)} played.\n"
@@ -109,7 +108,7 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
             raise HTTPException(413, f"the settings are {len(body):,} bytes; at most {MAX_BODY:,}")
         try:
             raw = json.loads(body) if body.strip() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except ValueError as e:  # not JSON, not UTF-8, or an integer of more digits than Python reads
             raise HTTPException(422, f"the body is not JSON ({e.msg if hasattr(e, 'msg') else e})") from None
         try:
             return page_settings.complete(raw)
@@ -124,7 +123,8 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
             raise HTTPException(422, str(e)) from None
 
     def described(session: Session, frame: bool = True) -> dict[str, Any]:
-        out = {"id": session.id, "settings": session.settings, "state": session.state()}
+        _, settings, _ = session.current()
+        out = {"id": session.id, "settings": settings, "state": session.state()}
         if frame:
             snap, _ = session.snapshot(-1, -1, 0)
             out.update(setup=snap.setup, frame=snap.frame)
@@ -146,8 +146,8 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
     async def create(request: Request) -> Response:
         settings = await settings_of(request)
         lab, raw = await run_in_threadpool(build, settings)
-        try:
-            session = store.create(lab, settings, raw)
+        try:  # a session computes its setup and first frame: not on the event loop
+            session = await run_in_threadpool(store.create, lab, settings, raw)
         except SessionLimit as e:
             raise HTTPException(429, str(e)) from None
         return reply(described(session), 201)
@@ -167,22 +167,22 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
     @app.post("/api/sessions/{sid}/play")
     def play(sid: str, pace: float | None = None) -> Response:
         session = session_of(sid)
-        if pace is not None and not 0 <= pace <= MAX_PACE:
-            raise HTTPException(422, f"pace = {pace!r}: must be from 0 (as fast as it goes) to {MAX_PACE:g} "
+        if pace is not None and not (pace == 0 or 1 <= pace <= MAX_PACE):
+            raise HTTPException(422, f"pace = {pace!r}: must be 0 (as fast as it goes) or from 1 to {MAX_PACE:g} "
                                      "epochs per second")
         session.play(pace)
         return reply(session.state())
 
     @app.post("/api/sessions/{sid}/save")
     def save(sid: str) -> Response:
-        session = session_of(sid)
-        running = saver.latest(sid)
-        if running is not None and running.state in ("queued", "running"):
-            raise HTTPException(409, "a save of this session is under way; wait for it to finish")
-        text, epochs = experiment_text(session)
-        point = session.lab.history[epochs - 1]
+        lab, settings, raw = session_of(sid).current()
+        text, epochs = experiment_text(lab, settings)
+        point = lab.history[epochs - 1]
         page = {e: {"test_metric": point.test_metric[e], "test_loss": point.test_loss[e]} for e in point.test_loss}
-        job = saver.start(sid, text, session.raw["name"], epochs, page)
+        try:
+            job = saver.start(sid, text, raw["name"], epochs, page)
+        except SaveUnderWay as e:
+            raise HTTPException(409, str(e)) from None
         return reply(job.status(), 202)
 
     @app.get("/api/sessions/{sid}/save")
@@ -233,9 +233,9 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
 
     @app.get("/api/sessions/{sid}/experiment.toml")
     def export(sid: str) -> PlainTextResponse:
-        session = session_of(sid)
-        text, _ = experiment_text(session)
-        name = session.raw["name"]
+        lab, settings, raw = session_of(sid).current()
+        text, _ = experiment_text(lab, settings)
+        name = raw["name"]
         return PlainTextResponse(text, media_type="application/toml",
                                  headers={"Content-Disposition": f'attachment; filename="{name}.toml"'})
 

@@ -21,6 +21,11 @@ from harness.errors import HarnessError
 from harness.tracking import resolve_uri
 
 SAME = 1e-9  # a saved figure within this of the page's is the page's (float64 runs repeat bitwise)
+KEEP_FINISHED = 64  # finished saves kept for their pages to read (a session's latest); older ones are dropped
+
+
+class SaveUnderWay(HarnessError):
+    """A session's save is queued or running: one at a time per session."""
 
 
 def shown_uri(uri: str) -> str:
@@ -49,39 +54,54 @@ class Saver:
 
     def __init__(self, uri: str | None = None) -> None:
         self.uri = resolve_uri(uri)
-        self._lock = threading.Lock()
-        self._jobs: dict[str, SaveJob] = {}
+        self._lock = threading.Lock()  # held by the running save: one at a time
+        self._jobs_lock = threading.Lock()
+        self._jobs: dict[str, SaveJob] = {}  # a session's latest save, the latest last
 
     def start(self, sid: str, text: str, name: str, epochs: int, page: dict[str, dict[str, float]]) -> SaveJob:
-        job = SaveJob(f"{sid}-{time.monotonic_ns()}", name, epochs, page)
-        self._jobs[sid] = job  # a session's latest save
+        """Queue a save of this session; `SaveUnderWay` if one is queued or running (checked and registered at once)."""
+        with self._jobs_lock:
+            latest = self._jobs.get(sid)
+            if latest is not None and latest.state in ("queued", "running"):
+                raise SaveUnderWay("a save of this session is under way; wait for it to finish")
+            job = SaveJob(f"{sid}-{time.monotonic_ns()}", name, epochs, page)
+            self._jobs.pop(sid, None)
+            self._jobs[sid] = job
+            finished = [s for s, j in self._jobs.items() if j.state in ("done", "failed")]
+            for s in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+                del self._jobs[s]
         threading.Thread(target=self._run, args=(job, text, name), name=f"save-{job.id}", daemon=True).start()
         return job
 
     def latest(self, sid: str) -> SaveJob | None:
-        return self._jobs.get(sid)
+        with self._jobs_lock:
+            return self._jobs.get(sid)
 
     def _run(self, job: SaveJob, text: str, name: str) -> None:
-        with self._lock, tempfile.TemporaryDirectory(prefix="harness-playground-") as tmp:
-            job.state = "running"
-            path = Path(tmp) / f"{name}.toml"
-            path.write_text(text)
-            try:
-                bench_id, outcomes = bench.bench([path], uri=self.uri, out=job.log.append)
-            except HarnessError as e:
-                job.state, job.message = "failed", str(e)
-                return
-            except Exception as e:  # noqa: BLE001  a store's own failure: the page must hear of it
-                job.state, job.message = "failed", f"{type(e).__name__}: {e}"
-                return
-            outcome = outcomes[0]
-            metric = f"test_{outcome.spec.evaluation.metric}"
-            runs = {engine: {"test_metric": r.final[metric], "test_loss": r.final["test_loss"]}
-                    for (engine, _), r in outcome.results.items()}
-            same = all(abs(runs[e][k] - job.page[e][k]) <= SAME for e in runs for k in ("test_metric", "test_loss"))
-            job.result = {"bench_id": bench_id, "parent_run_id": outcome.parent_run_id, "uri": shown_uri(self.uri),
-                          "runs": runs, "failures": {e: msg for (e, _), msg in outcome.failures.items()},
-                          "same_as_page": same and not outcome.failures}
-            job.state = "failed" if outcome.failures else "done"
-            if outcome.failures:
-                job.message = "; ".join(f"{e}: {msg}" for (e, _), msg in outcome.failures.items())
+        """The save, ending `done` or `failed` with the reason whatever goes wrong: a running job nobody ends
+        would refuse every later save of its session."""
+        try:
+            with self._lock, tempfile.TemporaryDirectory(prefix="harness-playground-") as tmp:
+                job.state = "running"
+                path = Path(tmp) / f"{name}.toml"
+                path.write_text(text)
+                self._bench(job, path)
+        except HarnessError as e:
+            job.state, job.message = "failed", str(e)
+        except Exception as e:  # noqa: BLE001  a store's own failure, or one reading its outcome: the page must hear
+            job.state, job.message = "failed", f"{type(e).__name__}: {e}"
+
+    def _bench(self, job: SaveJob, path: Path) -> None:
+        """`harness bench` on the file, and its figures set beside the page's."""
+        bench_id, outcomes = bench.bench([path], uri=self.uri, out=job.log.append)
+        outcome = outcomes[0]
+        metric = f"test_{outcome.spec.evaluation.metric}"
+        runs = {engine: {"test_metric": r.final[metric], "test_loss": r.final["test_loss"]}
+                for (engine, _), r in outcome.results.items()}
+        same = all(abs(runs[e][k] - job.page[e][k]) <= SAME for e in runs for k in ("test_metric", "test_loss"))
+        job.result = {"bench_id": bench_id, "parent_run_id": outcome.parent_run_id, "uri": shown_uri(self.uri),
+                      "runs": runs, "failures": {e: msg for (e, _), msg in outcome.failures.items()},
+                      "same_as_page": same and not outcome.failures}
+        job.state = "failed" if outcome.failures else "done"
+        if outcome.failures:
+            job.message = "; ".join(f"{e}: {msg}" for (e, _), msg in outcome.failures.items())

@@ -10,6 +10,7 @@ looked at for IDLE_S; a playing session whose page is gone (no stream for ORPHAN
 from __future__ import annotations
 
 import collections
+import logging
 import secrets
 import threading
 import time
@@ -24,6 +25,9 @@ FRAME_S = 0.1  # at most 10 frames a second
 IDLE_S = 600.0  # a session nobody asked about for this long is closed
 ORPHAN_S = 30.0  # a playing session with no page watching for this long pauses
 DEFAULT_PACE = 60.0  # epochs per second while playing, as TF Playground's one epoch per animation frame
+REAP_S = 60.0  # idle sessions are looked for at most this often, on any request's way to a session
+
+log = logging.getLogger(__name__)
 
 
 class SessionLimit(HarnessError):
@@ -103,6 +107,11 @@ class Session:
     def lab(self) -> Lab:
         return self._lab
 
+    def current(self) -> tuple[Lab, dict[str, Any], dict[str, Any]]:
+        """The lab, its settings and its experiment dict, read together: new settings may replace them at any time."""
+        with self._cond:
+            return self._lab, self.settings, self.raw
+
     def state(self) -> dict[str, Any]:
         with self._cond:
             return {"id": self.id, "playing": self._playing, "pace": self._pace, "generation": self._generation,
@@ -118,8 +127,9 @@ class Session:
             if version != self._version or snap.setup is not None:
                 snap.frame = self._frame
             history = self._lab.history
-            if len(history) > cursor:
-                snap.curves, cursor = self._lab.curves(cursor), len(history)
+            if len(history) > cursor:  # the worker appends without the lock: count what was sent, not the history
+                snap.curves = self._lab.curves(cursor)
+                cursor += len(snap.curves["epochs"])
         return snap, cursor
 
     # -- the worker
@@ -150,15 +160,31 @@ class Session:
                     if time.perf_counter() - last >= FRAME_S or not self._playing:
                         self._publish(lab)
                         last = time.perf_counter()
-                    if pace > 0:  # keep to the pace: the learner watches the boundary form
-                        time.sleep(max(0.0, 1 / pace - (time.perf_counter() - started)))
+                    if pace > 0:  # keep to the pace (the learner watches the boundary form); a command cuts it short
+                        wait = 1 / pace - (time.perf_counter() - started)
+                        with self._cond:
+                            self._cond.wait_for(lambda: self._closed or self._commands, timeout=max(0.0, wait))
                     if self.watchers == 0 and time.monotonic() - self.seen > ORPHAN_S:
                         self._command("pause")
-            except HarnessError as e:  # a diverged loss (the lab keeps the message), a bad reset
-                lab.error = lab.error or str(e)
-                with self._cond:
-                    self._playing = False
-                self._publish(lab)
+            except Exception as e:  # noqa: BLE001  a diverged loss (the lab keeps the message), a bad reset, a bug
+                self._stop(lab, e)
+
+    def _stop(self, lab: Lab, e: Exception) -> None:
+        """Stop playing, with the reason in the frame's error; the worker lives on for the next command."""
+        if not isinstance(e, HarnessError):
+            log.error("session %s stopped", self.id, exc_info=e)
+        lab.error = lab.error or (str(e) if isinstance(e, HarnessError) else f"training stopped: "
+                                  f"{type(e).__name__}: {e}; reset or change a setting to start again")
+        with self._cond:
+            self._playing = False
+        try:
+            self._publish(lab)
+        except Exception:  # noqa: BLE001  the lab cannot draw itself: its last frame, with the reason
+            with self._cond:
+                if lab is self._lab:
+                    self._frame = {**self._frame, "error": lab.error, "playing": False}
+                    self._version += 1
+                    self._cond.notify_all()
 
     def _train(self, lab: Lab) -> None:
         if lab.error is not None:
@@ -197,19 +223,31 @@ class SessionStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        self._reaped = time.monotonic()
 
     def create(self, lab: Lab, settings: dict[str, Any], raw: dict[str, Any]) -> Session:
         with self._lock:
             self._reap()
-            if len(self._sessions) >= LIMITS["sessions"]:
-                raise SessionLimit(f"this server holds {LIMITS['sessions']} sessions, its limit; close a tab, or "
-                                   f"wait {IDLE_S / 60:.0f} minutes for an idle one to close")
-            sid = secrets.token_urlsafe(9)
-            session = self._sessions[sid] = Session(sid, lab, settings, raw)
-            return session
+            self._check_room()
+        session = Session(secrets.token_urlsafe(9), lab, settings, raw)  # its setup and first frame: not under the lock
+        with self._lock:
+            try:
+                self._check_room()  # another tab may have taken the last place meanwhile
+            except SessionLimit:
+                session.close()
+                raise
+            self._sessions[session.id] = session
+        return session
+
+    def _check_room(self) -> None:
+        if len(self._sessions) >= LIMITS["sessions"]:
+            raise SessionLimit(f"this server holds {LIMITS['sessions']} sessions, its limit; close a tab, or "
+                               f"wait {IDLE_S / 60:.0f} minutes for an idle one to close")
 
     def get(self, sid: str) -> Session | None:
         with self._lock:
+            if time.monotonic() - self._reaped >= REAP_S:  # every request and open stream passes here
+                self._reap()
             session = self._sessions.get(sid)
         if session is not None:
             session.seen = time.monotonic()
@@ -232,7 +270,7 @@ class SessionStore:
         return len(self._sessions)
 
     def _reap(self) -> None:
-        now = time.monotonic()
+        now = self._reaped = time.monotonic()
         for sid, s in list(self._sessions.items()):
             if s.watchers == 0 and now - s.seen > IDLE_S:
                 self._sessions.pop(sid).close()

@@ -100,7 +100,8 @@ def experiment(settings: Mapping[str, Any], epochs: int = LIMITS["epochs"]) -> d
         },
         "training": {"loss": s["loss"], "optimizer": optimizer, "epochs": epochs, "batch_size": s["batch_size"],
                      "dtype": "float64", "threads": 1},
-        "evaluation": {"metric": "accuracy" if dataset in plane.CLASSIFICATION else "mae"},
+        "evaluation": {"metric": "accuracy" if isinstance(dataset, str) and dataset in plane.CLASSIFICATION
+                       else "mae"},  # a dataset that is not a string is refused by `validate`, naming it
         "bench": {"seeds": [s["seed"]], "engines": list(ENGINES)},
     }
 

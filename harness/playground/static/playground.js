@@ -17,7 +17,7 @@ const ORANGE = [245, 147, 34], MIDDLE = [232, 234, 235], BLUE = [8, 119, 189];
 
 const page = {
   options: null, settings: null, id: null, source: null, setup: null, frame: null, state: null,
-  curves: null, saving: false, pending: null, wasPlaying: false,
+  curves: null, saving: false, pending: null, wasPlaying: false, sending: Promise.resolve(),
 };
 
 // ---------------------------------------------------------------------------- colours and drawing
@@ -198,7 +198,11 @@ function changed() {  // settings changed: send them after a short pause, so tha
   renderControls();
 }
 
-async function sendSettings() {
+function sendSettings() {  // one PUT at a time, in order: a slow reply must not land after a newer one
+  page.sending = page.sending.then(putSettings, putSettings);
+}
+
+async function putSettings() {
   const r = await call("PUT", `/api/sessions/${page.id}`, page.settings);
   if (r.status === 404) { await createSession(); return; }
   if (!r.ok) { showError(r.data ? r.data.detail : `the server answered ${r.status}`); return; }
@@ -378,6 +382,7 @@ function renderLayers() {  // a column per hidden layer: +/- units and a thumbna
 
 function onSetup(setup) {
   page.setup = setup;
+  showError("");  // a new lab (a reset, new settings): whatever stopped the last one is gone
   page.curves = { epochs: 0, scratch: { train: [], test: [] }, torch: { train: [], test: [] } };
   document.querySelectorAll(".metric-name").forEach((el) => {
     el.textContent = setup.metric === "accuracy" ? "Test accuracy" : `Test ${setup.metric.toUpperCase()}`;
@@ -408,6 +413,7 @@ function fmt(v) {
 function render() {
   const f = page.frame;
   if (!f || !page.setup) return;
+  if (f.error) showError(f.error);  // first: a diverged lab's figures are null
   $("epoch").textContent = f.epoch.toLocaleString();
   $("epoch").dataset.playing = String(f.playing);  // false: the frame was made after a pause, it is the last
   for (const e of ENGINES) {
@@ -422,11 +428,12 @@ function render() {
   drawBoundaries();
   drawNeurons();
   const c = f.compare;
-  $("max_param_diff").textContent = c.max_param_diff === 0 ? "0 (identical)" : c.max_param_diff.toExponential(1);
-  $("worst_param").textContent = c.max_param_diff === 0 ? "" : `(in ${c.worst_param})`;
-  $("agreement_test").textContent = `${(c.agreement_test * 100).toFixed(1)}%`;
-  $("agreement_grid").textContent = `${(c.agreement_grid * 100).toFixed(1)}%`;
-  if (f.error) showError(f.error);
+  const share = (v) => (v === null ? "\u2013" : `${(v * 100).toFixed(1)}%`);
+  $("max_param_diff").textContent = c.max_param_diff === null ? "\u2013"
+    : c.max_param_diff === 0 ? "0 (identical)" : c.max_param_diff.toExponential(1);
+  $("worst_param").textContent = c.max_param_diff === 0 || c.max_param_diff === null ? "" : `(in ${c.worst_param})`;
+  $("agreement_test").textContent = share(c.agreement_test);
+  $("agreement_grid").textContent = share(c.agreement_grid);
 }
 
 function drawBoundaries() {
@@ -460,16 +467,19 @@ function showPlaying(playing) {
 
 async function save() {
   if (page.saving) return;
+  page.saving = true;  // before the request: a second click while it is on its way saves nothing
+  $("save").disabled = true;
   const status = $("save-status");
   status.classList.remove("failed");
-  const r = await call("POST", `/api/sessions/${page.id}/save`);
+  const r = await call("POST", `/api/sessions/${page.id}/save`)
+    .catch((e) => ({ ok: false, status: 0, data: { detail: `the server did not answer (${e.message})` } }));
   if (!r.ok) {
+    page.saving = false;
+    $("save").disabled = false;
     status.classList.add("failed");
     status.textContent = r.data ? r.data.detail : `the server answered ${r.status}`;
     return;
   }
-  page.saving = true;
-  $("save").disabled = true;
   status.textContent = `Saving ${r.data.epochs} epochs to MLflow: harness bench runs each engine in a fresh process\u2026`;
   const poll = async () => {
     const s = await call("GET", `/api/sessions/${page.id}/save`);
