@@ -188,10 +188,10 @@ def _ui(args: argparse.Namespace) -> int:
     from harness import tracking, ui
 
     try:
-        return ui.serve(tracking.resolve_uri(args.tracking_uri), "127.0.0.1", args.port)
+        ui.serve(tracking.resolve_uri(args.tracking_uri), "127.0.0.1", args.port)
     except KeyboardInterrupt:
         print("harness ui: stopped")
-        return 0
+    return 0
 
 
 def _playground(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ store is named as empty.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,10 +65,10 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def serve(uri: str, host: str = "127.0.0.1", port: int = 5000, out: Callable[[str], None] = _say,
-          progress: Callable[[str], None] | None = None) -> int:
-    """Start the UI, say when it answers, and hold it until it exits or this process is told to stop
-    (Ctrl-C, SIGTERM), then stop the UI's whole process group (MLflow's launcher and its server)."""
+def serve(uri: str, host: str = "127.0.0.1", port: int = 5000, out: Callable[[str], None] = _say) -> None:
+    """Start the UI, say when it answers, and hold it until this process is told to stop (Ctrl-C,
+    SIGTERM: KeyboardInterrupt) or the UI exits (UIError), then stop the UI's whole process group
+    (MLflow's launcher and its server)."""
     line, _ = describe_store(uri)
     out(line)
     if not port_free(host, port):
@@ -76,48 +77,40 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5000, out: Callable[[st
     log = tempfile.TemporaryFile()  # the UI's own output, shown only if it fails
     proc = subprocess.Popen(command(uri, host, port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_until_up(url, proc, log, progress or _Progress())
+        _wait_until_up(url, proc, log)
         out(f"ready: {url} (Ctrl-C stops it)")
         out(TRAINING_VIEW_HINT)
-        while proc.poll() is None:
-            time.sleep(0.5)
+        proc.wait()
         raise UIError(f"the MLflow UI exited with code {proc.returncode}:\n{_tail(log)}")
     finally:
         _stop_group(proc)
         log.close()
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen, log, progress: Callable[[str], None]) -> None:
+def _wait_until_up(url: str, proc: subprocess.Popen, log) -> None:
+    """Poll /health until it answers; meanwhile one line of progress on stderr (rewritten in place on
+    a terminal, said once on a pipe)."""
     import requests
 
-    started = time.monotonic()
+    tty, started = sys.stderr.isatty(), time.monotonic()
+    print(f"starting the MLflow UI on {url} (it takes 15-20 s) ...", file=sys.stderr, end="" if tty else "\n",
+          flush=True)
     while (waited := time.monotonic() - started) < START_TIMEOUT_S:
         if proc.poll() is not None:
             raise UIError(f"the MLflow UI exited with code {proc.returncode} before it answered:\n{_tail(log)}")
         try:
             if requests.get(url + "/health", timeout=2).ok:
-                progress("")
-                return
+                break
         except requests.RequestException:
             pass
-        progress(f"starting the MLflow UI on {url} ... {waited:.0f} s (it takes 15-20 s)")
+        if tty:
+            print(f"\r\033[Kstarting the MLflow UI on {url} ... {waited:.0f} s (it takes 15-20 s)", file=sys.stderr,
+                  end="", flush=True)
         time.sleep(0.5)
-    raise UIError(f"the MLflow UI did not answer at {url} within {START_TIMEOUT_S} s:\n{_tail(log)}")
-
-
-class _Progress:
-    """One line rewritten in place on a terminal; on a pipe or a log, the first message only."""
-
-    def __init__(self) -> None:
-        self.said = False
-
-    def __call__(self, text: str) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K" + text)
-            sys.stderr.flush()
-        elif text and not self.said:
-            self.said = True
-            print(text.split(" ... ")[0] + " (it takes 15-20 s) ...", file=sys.stderr, flush=True)
+    else:
+        raise UIError(f"the MLflow UI did not answer at {url} within {START_TIMEOUT_S} s:\n{_tail(log)}")
+    if tty:
+        print("\r\033[K", file=sys.stderr, end="", flush=True)
 
 
 def _tail(log, lines: int = 15) -> str:
@@ -126,22 +119,16 @@ def _tail(log, lines: int = 15) -> str:
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the UI's process group, then SIGKILL to whatever is left after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
+    """SIGTERM to the UI's process group, then SIGKILL to whatever of it is left after 10 s."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        # the launcher is gone; its server children may linger in the group a moment longer
-        deadline = time.monotonic() + wait
-        while _group_alive(proc.pid) and time.monotonic() < deadline:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()  # reaps the launcher: unreaped, it would still count as one of the group
+            if not _group_alive(proc.pid):
+                return
             time.sleep(0.1)
-        if not _group_alive(proc.pid):
-            break
 
 
 def _group_alive(pgid: int) -> bool:
@@ -149,6 +136,4 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     return True
