@@ -540,3 +540,74 @@ def test_an_idle_session_is_closed_on_any_request_not_only_on_a_new_session(serv
     session._thread.join(WAIT_S)
     assert not session._thread.is_alive()
     api(server, "DELETE", f"/api/sessions/{other}")
+
+
+# ---------------------------------------------------------------------------- stopping the server
+
+
+def test_closing_the_sessions_waits_for_their_workers(server):
+    """A worker still inside torch when the interpreter exits aborts it ("terminate called without an
+    active exception", exit -6): closing every session must leave none running."""
+    from harness.playground.session import SessionStore
+
+    store = server["app"].state.store
+    own = SessionStore()
+    sessions = [store.get(new_session(server, hidden=[32, 32])["id"]) for _ in range(2)]
+    for s in sessions:
+        with store._lock:
+            own._sessions[s.id] = store._sessions.pop(s.id)  # this store only: the module's server lives on
+        s.play(pace=0)
+    deadline = time.monotonic() + WAIT_S
+    while min(s.lab.epoch for s in sessions) < 2:
+        assert time.monotonic() < deadline, "the sessions never played"
+        time.sleep(0.01)
+    own.close_all()
+    assert [s.id for s in sessions if s._thread.is_alive()] == []
+
+
+def test_the_saver_says_what_is_under_way_and_waits_for_it(server, monkeypatch):
+    from harness.playground import saving
+
+    go = threading.Event()
+    monkeypatch.setattr(saving.Saver, "_bench", lambda self, job, path: go.wait(WAIT_S))
+    saver = saving.Saver(server["uri"])
+    job = saver.start("s", "", "x", 1, {})
+    assert saver.under_way() == 1 and saver.wait(0.05) is False
+    go.set()
+    assert saver.wait(WAIT_S) is True and saver.under_way() == 0 and job.state == "running"  # _bench was replaced
+
+
+def test_sigterm_stops_playing_sessions_finishes_the_save_under_way_and_exits_0(tmp_path):
+    """`harness playground` as a user runs it: sessions playing flat out and a save just started when
+    SIGTERM comes. It waits for the save, says so, and exits 0; the saved runs are FINISHED."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.browser import wait_for_http
+
+    port, uri = free_port(), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "playground", "--port", str(port)], cwd=tmp_path,
+                            env={**os.environ, "MLFLOW_TRACKING_URI": uri}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        here = {"url": f"http://127.0.0.1:{port}"}
+        wait_for_http(here["url"] + "/api/options", WAIT_S, alive=lambda: proc.poll() is None)
+        for _ in range(2):
+            assert api(here, "POST", f"/api/sessions/{new_session(here)['id']}/play?pace=0").ok
+        sid = new_session(here, dataset="circle")["id"]
+        play_epochs(here, sid, 3)
+        assert api(here, "POST", f"/api/sessions/{sid}/save").status_code == 202
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    lines = out.strip().splitlines()
+    assert "waiting for 1 save under way to finish" in out and lines[-1] == "harness playground: stopped", out
+    runs = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("playground-circle").experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -38,6 +39,7 @@ from harness.playground import settings as page_settings
 from harness.playground.lockstep import Lab
 from harness.playground.saving import Saver, SaveUnderWay, shown_uri
 from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
+from harness.report_text import plural
 
 STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 15.0
@@ -85,14 +87,21 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
     saver = Saver(tracking_uri)
     stopping = threading.Event()
 
+    abandon = threading.Event()  # a second Ctrl-C or SIGTERM while saves finish
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         stopping.set()
-        store.close_all()
+        await asyncio.to_thread(store.close_all)
+        if saver.under_way():
+            print(f"harness playground: waiting for {plural(saver.under_way(), 'save')} under way to finish "
+                  "(Ctrl-C again to abandon)", flush=True)
+            while not abandon.is_set() and not await asyncio.to_thread(saver.wait, 0.5):
+                pass
 
     app = FastAPI(title="harness playground", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.store, app.state.saver, app.state.stopping = store, saver, stopping
+    app.state.store, app.state.saver, app.state.stopping, app.state.abandon = store, saver, stopping, abandon
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def session_of(sid: str) -> Session:
@@ -267,6 +276,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = 
                 print(f"harness playground on http://{shown}:{port}/ (saves to {store}; Ctrl-C to stop)", flush=True)
 
         def handle_exit(self, sig, frame) -> None:
+            if app.state.stopping.is_set():
+                app.state.abandon.set()
             app.state.stopping.set()  # ends the event streams, so that shutting down does not wait for them
             super().handle_exit(sig, frame)
 
@@ -285,4 +296,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = 
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     Server(config).run()
+    if app.state.saver.under_way():  # abandoned: a thread inside torch at the interpreter's exit would abort it
+        print("harness playground: stopped; the save under way was abandoned (its runs stay RUNNING until the "
+              "next `harness bench` on the store marks them FAILED)", flush=True)
+        os._exit(1)
     print("harness playground: stopped", flush=True)

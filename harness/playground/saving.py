@@ -57,6 +57,7 @@ class Saver:
         self._lock = threading.Lock()  # held by the running save: one at a time
         self._jobs_lock = threading.Lock()
         self._jobs: dict[str, SaveJob] = {}  # a session's latest save, the latest last
+        self._threads: list[threading.Thread] = []
 
     def start(self, sid: str, text: str, name: str, epochs: int, page: dict[str, dict[str, float]]) -> SaveJob:
         """Queue a save of this session; `SaveUnderWay` if one is queued or running (checked and registered at once)."""
@@ -70,8 +71,23 @@ class Saver:
             finished = [s for s, j in self._jobs.items() if j.state in ("done", "failed")]
             for s in finished[:max(0, len(finished) - KEEP_FINISHED)]:
                 del self._jobs[s]
-        threading.Thread(target=self._run, args=(job, text, name), name=f"save-{job.id}", daemon=True).start()
+            thread = threading.Thread(target=self._run, args=(job, text, name), name=f"save-{job.id}", daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()  # under the lock: a save counts as under way from the moment it is accepted
         return job
+
+    def under_way(self) -> int:
+        with self._jobs_lock:
+            return sum(t.is_alive() for t in self._threads)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the saves under way; True if none is left."""
+        deadline = time.monotonic() + timeout
+        with self._jobs_lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
 
     def latest(self, sid: str) -> SaveJob | None:
         with self._jobs_lock:

@@ -89,10 +89,13 @@ class Session:
         """New settings: a new lab (built and validated by the caller), from epoch 0; a playing session plays on."""
         self._command("lab", (lab, settings, raw))
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
+        """Stop the worker; with `wait`, give it that many seconds to finish its step and return."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join(wait)
 
     def _command(self, name: str, arg: Any = None) -> None:
         with self._cond:
@@ -260,11 +263,16 @@ class SessionStore:
             session.close()
         return session is not None
 
-    def close_all(self) -> None:
+    def close_all(self, wait: float = 10.0) -> None:
+        """Close every session and wait for its worker: a worker still inside torch when the interpreter
+        exits aborts the process ("terminate called without an active exception")."""
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
             s.close()
+        deadline = time.monotonic() + wait
+        for s in sessions:
+            s.close(max(0.01, deadline - time.monotonic()))
 
     def __len__(self) -> int:
         return len(self._sessions)
