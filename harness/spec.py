@@ -301,22 +301,20 @@ def _sweep(t: Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], 
 
 def _data(t: Table, reg) -> DataSpec:
     dataset = name_in(t, "dataset", "dataset", reg["dataset"])
+    takes = reg["dataset"][dataset].options
+    for key in dict.fromkeys(k for info in reg["dataset"].values() for k in info.options):
+        if key in t.raw and key not in takes:  # a key of another dataset is a mistake here, not a no-op
+            others = [name for name, info in reg["dataset"].items() if key in info.options]
+            fail(t.key(key), t.raw[key], f"dataset {dataset!r} takes no {key}; only {', '.join(others)} "
+                                         f"{'does' if len(others) == 1 else 'do'}")
     spec = DataSpec(
         dataset=dataset,
-        path=t.get("path", str, None),
+        path=t.get("path", str, None) if "path" in takes else None,
         train_size=t.get("train_size", int, None, check=lambda v: v >= 1, allowed="must be >= 1"),
         validation=t.get("validation", float, 0.0, check=lambda v: 0 <= v < 1, allowed="must be in [0, 1)"),
     )
-    options = reg["dataset"][dataset].options
-    if options:
+    if "features" in takes:
         spec = dataclasses.replace(spec, **_plane_options(t))
-    else:
-        from harness.data import plane
-
-        for key in plane.OPTIONS:
-            if key in t.raw:
-                fail(t.key(key), t.raw[key], f"dataset {dataset!r} takes no {key}; the 2-D datasets "
-                                             f"({', '.join(plane.NAMES)}) do")
     t.done()
     return spec
 

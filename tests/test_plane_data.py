@@ -149,9 +149,20 @@ def test_a_bad_key_is_one_line_naming_it(data, pattern):
 def test_datasets_that_take_no_such_key_refuse_it(dataset):
     raw = circle().to_dict()
     raw["data"] = {"dataset": dataset, "noise": 0.1}
-    with pytest.raises(SpecError, match=rf"data.noise = 0.1: dataset '{dataset}' takes no noise; the 2-D "
-                                        r"datasets \(circle, xor_plane"):
+    with pytest.raises(SpecError, match=rf"data.noise = 0.1: dataset '{dataset}' takes no noise; only circle, "
+                                        r"xor_plane, .*surface do$"):
         spec.from_dict(raw)
+
+
+@pytest.mark.parametrize("dataset", ["xor", "circle"])
+def test_a_folder_of_files_is_refused_where_the_dataset_reads_none(dataset):
+    raw = circle().to_dict()
+    raw["data"] = {"dataset": dataset, "path": "~/idx"}  # was ignored: the run drew its data as if it were absent
+    with pytest.raises(SpecError, match=rf"data.path = '~/idx': dataset '{dataset}' takes no path; only mnist "
+                                        r"does$"):
+        spec.from_dict(raw)
+    raw["data"] = {"dataset": "mnist", "path": "~/idx"}
+    assert spec.from_dict(raw).data.path == "~/idx"
 
 
 def test_inputs_must_equal_the_features_listed():

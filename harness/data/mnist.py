@@ -258,4 +258,5 @@ def info() -> dict[str, str]:
 
 
 INFO = DatasetInfo("mnist", features=784, outputs=10, loader=load, size=60000, sample_shape=(1, 28, 28),
+                   options=("path",),
                    description="handwritten digits, 60,000 train / 10,000 test, 28x28 pixels in [0, 1]")
