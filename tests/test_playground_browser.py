@@ -217,3 +217,69 @@ def test_every_dataset_learns_on_both_engines_in_the_page(playground, page, tmp_
     page.click("#reset")
     page.wait_for_selector("#error[hidden]", state="attached", timeout=WAIT_MS)
     assert page.errors == []
+
+
+def test_settings_reach_the_server_in_order_and_a_save_is_sent_once(playground, page):
+    """The page's two guards, held to account by holding its requests: a PUT waits for the one before it
+    (else a slow reply to old settings would land after new ones), and a save in flight disables the
+    button and ignores another call."""
+    import requests
+
+    held, puts, saves = [], [], []
+
+    def on_settings(route):  # PUT /api/sessions/{id}: the first is held until the test lets it go
+        if route.request.method == "PUT":
+            puts.append(route.request.post_data_json)
+            if len(puts) == 1:
+                held.append(route)
+                return
+        route.continue_()
+
+    def on_save(route):
+        if route.request.method == "POST":
+            saves.append(route)
+            return
+        route.continue_()
+
+    def until(condition, what: str) -> None:
+        for _ in range(WAIT_MS // 50):
+            if condition():
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError(f"never: {what}")
+
+    page.route("**/api/sessions/*", on_settings)
+    page.route("**/api/sessions/*/save", on_save)
+    page.goto(playground["url"])
+    page.wait_for_selector("#play:enabled", timeout=WAIT_MS)
+    sid, start = page.evaluate("page.id"), page.evaluate("page.settings.hidden")
+    page.click("#add-layer")
+    until(lambda: held, "the first PUT")
+    page.click("#add-layer")
+    page.locator(f"#layer-{len(start) + 1} .units button").nth(1).click()
+    page.wait_for_timeout(1000)  # five times the page's 200 ms pause before it sends
+    assert len(puts) == 1  # the newer settings wait for the answer to the older
+    held[0].continue_()
+    want = start + [4, 5]
+    assert page.evaluate("page.settings.hidden") == want
+
+    def server_settings():
+        return requests.get(f"{playground['url']}api/sessions/{sid}", timeout=10).json()["settings"]["hidden"]
+
+    until(lambda: len(puts) == 2 and server_settings() == want, f"the server holding hidden = {want}")
+    assert puts[1]["hidden"] == want
+
+    page.click("#step")
+    page.wait_for_function("document.getElementById('epoch').textContent === '1'", timeout=WAIT_MS)
+    page.click("#save")
+    until(lambda: saves, "the save's POST")
+    assert page.is_disabled("#save")
+    page.evaluate("() => { save(); }")  # a second click that beat the button's disabling (not awaited)
+    page.wait_for_timeout(500)
+    assert len(saves) == 1
+    saves[0].continue_()
+    page.wait_for_function("document.getElementById('save-status').textContent.startsWith('Saved to') || "
+                           "document.getElementById('save-status').textContent.startsWith('Not saved')",
+                           timeout=WAIT_MS)
+    assert page.inner_text("#save-status").startswith("Saved to") and page.is_enabled("#save")
+    assert len(saves) == 1 and page.errors == []
