@@ -86,7 +86,6 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
     store = SessionStore()
     saver = Saver(tracking_uri)
     stopping = threading.Event()
-
     abandon = threading.Event()  # a second Ctrl-C or SIGTERM while saves finish
 
     @asynccontextmanager

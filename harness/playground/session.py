@@ -89,13 +89,14 @@ class Session:
         """New settings: a new lab (built and validated by the caller), from epoch 0; a playing session plays on."""
         self._command("lab", (lab, settings, raw))
 
-    def close(self, wait: float = 0.0) -> None:
-        """Stop the worker; with `wait`, give it that many seconds to finish its step and return."""
+    def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if wait and self._thread is not threading.current_thread():
-            self._thread.join(wait)
+
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the closed session's worker to finish its step and return."""
+        self._thread.join(timeout)
 
     def _command(self, name: str, arg: Any = None) -> None:
         with self._cond:
@@ -272,7 +273,7 @@ class SessionStore:
             s.close()
         deadline = time.monotonic() + wait
         for s in sessions:
-            s.close(max(0.01, deadline - time.monotonic()))
+            s.join(max(0.01, deadline - time.monotonic()))
 
     def __len__(self) -> int:
         return len(self._sessions)
