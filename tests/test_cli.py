@@ -39,6 +39,24 @@ def test_usage_mistakes_are_one_line_and_exit_2():
         assert "--help" in out.stderr
 
 
+def test_data_info_names_every_dataset_or_the_one_asked_for():
+    from harness.data import DATASETS
+
+    out = harness("data", "info")
+    assert out.returncode == 0
+    rows = [line for line in out.stdout.splitlines() if " inputs -> " in line]
+    assert [row.split()[0] for row in rows] == list(DATASETS)  # every one, binary_addition and the 2-D sets too
+    assert len({row.index(" inputs -> ") - len(row.split()[1]) for row in rows}) == 1  # one column for the counts
+    out = harness("data", "info", "spiral")
+    assert out.returncode == 0 and out.stdout.splitlines() == [
+        f"spiral  2 inputs -> 1 output: {DATASETS['spiral'].description}"]
+    out = harness("data", "fetch", "circle")
+    assert out.returncode == 0 and out.stdout == "circle: generated on the fly, nothing to fetch\n"
+    out = harness("data", "info", "sprial")
+    assert out.returncode == 2 and out.stderr.startswith("harness data: error: unknown dataset 'sprial' (did you mean")
+    assert out.stderr.count("\n") == 1
+
+
 def test_check_summarises_a_valid_file(tmp_path):
     path = tmp_path / "xor.toml"
     path.write_text(XOR)
