@@ -256,7 +256,6 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
     return app
 
 
-
 def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = None) -> None:
     """Serve the playground until Ctrl-C or SIGTERM; prints its URL once it listens."""
     import uvicorn
