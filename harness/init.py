@@ -2,22 +2,22 @@
 
 Each initializer draws a layer's weight (of the shape the layer table gives: (units,
 features) for linear, (filters, channels, kh, kw) for conv2d) and its bias, layer after
-layer, weight before bias, scaled by the layer's fan-in and fan-out as torch computes them.
-Always in float64, so that the float32 and float64 runs of one seed start from the same
-numbers (rounded once to the run's dtype).
+layer, weight before bias, scaled by the layer's fan-in and fan-out as torch computes them;
+each kind of the layer table says how its own parameters are drawn (`Kind.initial_parameters`)
+and what its non-trained state starts at (`Kind.initial_state`). Always in float64, so that
+the float32 and float64 runs of one seed start from the same numbers (rounded once to the
+run's dtype).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from harness.errors import SpecError, unknown_name
+from harness.layers import Draw
 from harness.spec import NetworkSpec
-
-Draw = Callable[[np.random.Generator, int, int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]]
 
 
 def xavier_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...]):
@@ -62,7 +62,9 @@ INITIALIZERS: dict[str, Draw] = {
 def initial_parameters(network: NetworkSpec | list[int], init: str | None = None, seed: int = 0,
                        dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
     """`{"layers.i.weight": ..., "layers.i.bias": ...}` for every weighted layer of `network`,
-    by its initializer (or `init`). A list of widths stands for a dense network of those widths."""
+    by its initializer (or `init`), and each layer's non-trained state at its initial values
+    after its parameters (`layers.i.running_mean` ...): the state dict a model starts from, as
+    torch's `state_dict` orders it. A list of widths stands for a dense network of those widths."""
     from harness.layers import linear, shapes
 
     if isinstance(network, NetworkSpec):
@@ -76,28 +78,7 @@ def initial_parameters(network: NetworkSpec | list[int], init: str | None = None
     rng = np.random.default_rng(seed)
     params = {}
     for i, (layer, shape) in enumerate(zip(layers, shapes(input_shape, layers), strict=False)):
-        p = layer.param_shapes(shape)
-        if "weight_ih_l0" in p:
-            drawn = _recurrent(rng, INITIALIZERS[layer.get("init")], layer.get("init"), p)
-        elif p:
-            fan_in, fan_out = layer.kind.fans(layer, shape)
-            w, b = draw(rng, fan_in, fan_out, p["weight"])
-            drawn = {"weight": w, "bias": b}
-        else:
-            continue
+        drawn = {**layer.kind.initial_parameters(layer, shape, rng, draw, INITIALIZERS),
+                 **layer.kind.initial_state(layer, shape)}
         params.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype) for name, a in drawn.items()})
     return params
-
-
-def _recurrent(rng: np.random.Generator, draw: Draw, init: str, shapes: dict[str, tuple[int, ...]]
-               ) -> dict[str, np.ndarray]:
-    """A recurrent layer's four tensors, input side first (weight, then bias). torch's default draws
-    every one from U(±1/√units); another initializer sees each weight's own fans (its columns in,
-    its rows out) and draws its biases as it would a linear layer's."""
-    units = shapes["weight_hh_l0"][1]
-    out = {}
-    for side in ("ih", "hh"):
-        shape = shapes[f"weight_{side}_l0"]
-        fan_in = units if init == "torch_default" else shape[1]
-        out[f"weight_{side}_l0"], out[f"bias_{side}_l0"] = draw(rng, fan_in, shape[0], shape)
-    return {name: out[name] for name in shapes}

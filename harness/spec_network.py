@@ -51,7 +51,7 @@ class NetworkSpec:
     @property
     def is_dense(self) -> bool:
         """Flat input and linear layers only: what `inputs` + `hidden` can write."""
-        return len(self.input_shape) == 1 and all(layer.type == "linear" for layer in self.layers)
+        return len(self.input_shape) == 1 and all(layer.kind.dense for layer in self.layers)
 
     @property
     def hidden(self) -> tuple[LayerSpec, ...]:
@@ -76,22 +76,7 @@ class NetworkSpec:
 
 
 def _describe_layer(layer: LayerSpec) -> str:
-    settings = dict(layer.settings)
-    if layer.type == "linear":
-        head = str(layer.units)
-    elif "units" in settings:  # recurrent: `lstm 64`, `gru 32 seq`, `rnn 16 relu`
-        head = " ".join([layer.type, str(settings["units"]), *(["seq"] if settings["return_sequences"] else []),
-                         *([settings["activation"]] if settings.get("activation", "tanh") != "tanh" else [])])
-    else:
-        short = {"filters": "", "kernel": "k", "stride": "s", "padding": "p"}
-        parts = [f"{short.get(k, k + '=')}{table.setting_to_plain(v)}".replace(" ", "") for k, v in layer.settings
-                 if not (k == "stride" and v == (1, 1) and layer.type == "conv2d")
-                 and not (k == "padding" and v == (0, 0))
-                 and not (k == "stride" and layer.type.endswith("pool2d") and v == layer.get("kernel"))]
-        head = " ".join([layer.type, *parts])
-    if layer.kind.activation and layer.activation.name != "identity":
-        head += f" {layer.activation.name}"
-    return head
+    return layer.kind.describe(layer)
 
 
 def _activation(t: Table, key: str, reg, hidden: bool, default: Any = REQUIRED) -> ActivationSpec:
