@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.layers import LayerSpec, ShapeError
+from harness.scratch.layers import AvgPool2d, Conv2d, MaxPool2d
 from harness.scratch.layers.base import Layer
-from harness.scratch.layers.conv import Conv2d
-from harness.scratch.layers.pool import AvgPool2d, MaxPool2d
 from tests.parity import check_op, compare
 
 POOLS = {"maxpool2d": (MaxPool2d, F.max_pool2d), "avgpool2d": (AvgPool2d, F.avg_pool2d)}

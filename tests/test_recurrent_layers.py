@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from harness.layers import LayerSpec, ShapeError
-from harness.scratch.layers.recurrent import GRU, LSTM, RNN
+from harness.scratch.layers import GRU, LSTM, RNN
 from tests.parity import compare
 
 OURS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}

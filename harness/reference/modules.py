@@ -1,13 +1,13 @@
-"""torch.nn modules built from a `NetworkSpec`, one handler per layer kind, as a PyTorch user would write them."""
+"""torch.nn modules built from a `NetworkSpec` (each kind's module from `harness.reference.layers`), as a
+PyTorch user would write them."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from harness.spec import ActivationSpec, LayerSpec, NetworkSpec
+from harness.reference.layers import LAYER_MODULES
+from harness.spec import ActivationSpec, NetworkSpec
 
 
 def activation_module(spec: ActivationSpec) -> nn.Module:
@@ -24,41 +24,6 @@ def activation_module(spec: ActivationSpec) -> nn.Module:
         "softplus": lambda: nn.Softplus(),
         "softmax": lambda: nn.Softmax(dim=-1),  # over the outputs of a row (or of a time step)
     }[spec.name]()
-
-
-def _conv2d(s: LayerSpec, shape: tuple[int, ...], dtype: torch.dtype) -> nn.Module:
-    return nn.Conv2d(shape[0], s.get("filters"), s.get("kernel"), s.get("stride"), s.get("padding"), dtype=dtype)
-
-
-def _recurrent(cls: type[nn.RNNBase]) -> Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]:
-    """torch's recurrent module itself (so that its parameters keep their names, `weight_ih_l0` ...),
-    batch first, returning every step's output with `return_sequences`, else the last step's."""
-
-    class Sequence(cls):  # type: ignore[misc, valid-type]
-        def __init__(self, s: LayerSpec, shape: tuple[int, ...], dtype: torch.dtype) -> None:
-            extra = {"nonlinearity": s.get("activation")} if cls is nn.RNN else {}
-            super().__init__(shape[1], s.get("units"), batch_first=True, dtype=dtype, **extra)
-            self.return_sequences = s.get("return_sequences")
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-            out, _ = super().forward(x)
-            return out if self.return_sequences else out[:, -1]
-
-    Sequence.__name__ = cls.__name__
-    return Sequence
-
-
-# layer kind -> its torch module, from the layer's spec, its input shape and the dtype
-LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]] = {
-    "linear": lambda s, shape, dtype: nn.Linear(shape[-1], s.get("units"), dtype=dtype),
-    "conv2d": _conv2d,
-    "maxpool2d": lambda s, shape, dtype: nn.MaxPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),
-    "avgpool2d": lambda s, shape, dtype: nn.AvgPool2d(s.get("kernel"), s.get("stride"), s.get("padding")),
-    "flatten": lambda s, shape, dtype: nn.Flatten(),
-    "rnn": _recurrent(nn.RNN),
-    "lstm": _recurrent(nn.LSTM),
-    "gru": _recurrent(nn.GRU),
-}
 
 
 def layer_modules(spec: NetworkSpec, dtype: torch.dtype) -> list[tuple[nn.Module, nn.Module]]:

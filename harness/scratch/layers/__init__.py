@@ -1,18 +1,23 @@
-"""The scratch engine's layers, one class per kind of the layer table (`harness.layers.KINDS`)."""
+"""The scratch engine's layers, one module per kind of the layer table (`harness.layers.KINDS`),
+named after it; `LAYERS` maps each kind to its class. A family's shared code has a module of its
+own (window.py for pooling, recurrent.py for the recurrent layers)."""
 
 from __future__ import annotations
 
 from harness.scratch.layers.activation import ActivationLayer
+from harness.scratch.layers.avgpool2d import AvgPool2d
 from harness.scratch.layers.base import Layer
-from harness.scratch.layers.conv import Conv2d
-from harness.scratch.layers.dense import Dense
+from harness.scratch.layers.conv2d import Conv2d
 from harness.scratch.layers.flatten import Flatten
-from harness.scratch.layers.pool import AvgPool2d, MaxPool2d
-from harness.scratch.layers.recurrent import GRU, LSTM, RECURRENT_LAYERS, RNN
+from harness.scratch.layers.gru import GRU
+from harness.scratch.layers.linear import Dense
+from harness.scratch.layers.lstm import LSTM
+from harness.scratch.layers.maxpool2d import MaxPool2d
+from harness.scratch.layers.rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten)
-} | RECURRENT_LAYERS
+    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU)
+}
 
 __all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten", "Layer",
            "MaxPool2d"]

@@ -1,0 +1,9 @@
+"""The gru kind in torch: nn.GRU, batch first."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from harness.reference.layers.recurrent import sequence_module
+
+module = sequence_module(nn.GRU)

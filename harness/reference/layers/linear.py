@@ -1,0 +1,12 @@
+"""The linear kind in torch: nn.Linear."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.layers import LayerSpec
+
+
+def module(s: LayerSpec, shape: tuple[int, ...], dtype: torch.dtype) -> nn.Module:
+    return nn.Linear(shape[-1], s.get("units"), dtype=dtype)

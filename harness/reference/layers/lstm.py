@@ -1,0 +1,9 @@
+"""The lstm kind in torch: nn.LSTM, batch first."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from harness.reference.layers.recurrent import sequence_module
+
+module = sequence_module(nn.LSTM)
