@@ -41,6 +41,9 @@ class Engine(Protocol):
     def parameters(self) -> dict[str, np.ndarray]:
         """A copy of every parameter: `{"layers.i.weight": (out, in), "layers.i.bias": (out,)}`."""
 
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of every non-trained buffer (running statistics), by torch's names; empty for most networks."""
+
     def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
         """Save the trained network as ONNX (opset 21, IR 10), `metadata` in its metadata_props."""
 

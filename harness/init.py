@@ -82,3 +82,14 @@ def initial_parameters(network: NetworkSpec | list[int], init: str | None = None
                  **layer.kind.initial_state(layer, shape)}
         params.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype) for name, a in drawn.items()})
     return params
+
+
+def initial_state(network: NetworkSpec, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
+    """Every layer's non-trained state at its initial values (`{"layers.i.running_mean": ...}`,
+    torch's buffer names), as `initial_parameters` includes it: what an engine given parameters
+    alone starts its state from."""
+    out = {}
+    for i, (layer, shape) in enumerate(zip(network.all_layers, network.shapes, strict=False)):
+        out.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype)
+                    for name, a in layer.kind.initial_state(layer, shape).items()})
+    return out

@@ -40,7 +40,7 @@ def lockstep(inputs: RunInputs, epochs: int | None = None, threads: int = 1) -> 
         batches = inputs.batches(epoch)
         loss_s = scratch.train_epoch(inputs.x_train, inputs.y_train, batches)
         loss_t = torch_.train_epoch(inputs.x_train, inputs.y_train, batches)
-        ps, pt = scratch.parameters(), torch_.parameters()
+        ps, pt = {**scratch.parameters(), **scratch.state()}, {**torch_.parameters(), **torch_.state()}
         diffs = {k: float(np.max(np.abs(ps[k].astype(np.float64) - pt[k]))) for k in ps}
         worst = max(diffs, key=diffs.get)
         agree = metric.agreement(scratch.predict(inputs.x_test), torch_.predict(inputs.x_test))

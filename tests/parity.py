@@ -65,7 +65,7 @@ def check_gradients(s, seed: int, x: np.ndarray, y: np.ndarray, atol: float = 1e
 
 def check_trajectory(s, seed: int, x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 10,
                      atol: float = 1e-8) -> None:
-    """Both engines trained on the same batches for `steps` steps: every epoch's loss, then every parameter."""
+    """Both engines trained on the same batches for `steps` steps: every epoch's loss, then parameters and state."""
     from harness.engines import epoch_batches
 
     scratch, reference = both_engines(s, seed)
@@ -73,8 +73,10 @@ def check_trajectory(s, seed: int, x: np.ndarray, y: np.ndarray, steps: int = 20
     for epoch in range(steps // per_epoch):
         batches = epoch_batches(len(x), batch, seed, epoch)
         compare(f"epoch {epoch} loss", scratch.train_epoch(x, y, batches), reference.train_epoch(x, y, batches), atol)
-    for k, v in scratch.parameters().items():
-        compare(f"{k} after {steps} steps", v, reference.parameters()[k], atol)
+    theirs = {**reference.parameters(), **reference.state()}
+    assert set(theirs) == {*scratch.parameters(), *scratch.state()}
+    for k, v in {**scratch.parameters(), **scratch.state()}.items():  # parameters and state alike
+        compare(f"{k} after {steps} steps", v, theirs[k], atol)
 
 
 def torch_with_itself(inputs, variants) -> float:

@@ -193,8 +193,10 @@ def test_training_trajectories_stay_together_for_200_steps(seed, optimizer, lr_d
         loss_ours = scratch.train_epoch(x, y, batches)
         loss_theirs = reference.train_epoch(x, y, batches)
         compare(f"epoch {epoch} loss", loss_ours, loss_theirs, 1e-8)
-    for k, v in scratch.parameters().items():
-        compare(f"{k} after 200 steps", v, reference.parameters()[k], 1e-8)
+    theirs = {**reference.parameters(), **reference.state()}
+    assert set(theirs) == {*scratch.parameters(), *scratch.state()}
+    for k, v in {**scratch.parameters(), **scratch.state()}.items():
+        compare(f"{k} after 200 steps", v, theirs[k], 1e-8)
     for metric in ("accuracy", "mae"):
         ours, theirs = scratch.evaluate(x, y, metric), reference.evaluate(x, y, metric)
         compare(f"evaluate {metric}", ours[metric], theirs[metric], 1e-9)

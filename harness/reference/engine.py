@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.init import initial_state
 from harness.metrics import get as get_metric
 from harness.reference.modules import Net
 from harness.spec import NetworkSpec, TrainingSpec
@@ -56,6 +57,7 @@ class TorchEngine:
         self.dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
         self.model = Net(network, self.dtype, logits_out=fused_with == network.output_activation.name)
+        params = {**initial_state(network, training.dtype), **params}  # state left out starts at its initial values
         self.model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=training.dtype)) for k, v in params.items()})
         self.loss_fn = per_step(loss_cls())
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
@@ -97,7 +99,8 @@ class TorchEngine:
         return float(total) / seen
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss on (x, y) and every parameter's gradient, without a step."""
+        """Loss on (x, y) and every parameter's gradient, without a step (in training mode, as a step computes them)."""
+        self.model.train()
         self.model.zero_grad(set_to_none=True)
         loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
@@ -119,7 +122,12 @@ class TorchEngine:
                 "loss": float(self.loss_fn(out, torch.from_numpy(y)))}
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().numpy().copy() for k, v in self.model.named_parameters()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The model's buffers (running statistics) from its state_dict: everything in it but the parameters."""
+        params = dict(self.model.named_parameters())
+        return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items() if k not in params}
 
     def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
         """torch.onnx.export of the predicting model (output activation applied), rewritten to the

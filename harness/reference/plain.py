@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.init import initial_state
 from harness.reference.engine import DTYPES, LOSSES, make_optimizer, per_step
 from harness.reference.modules import activation_module, layer_modules
 from harness.spec import NetworkSpec, TrainingSpec
@@ -27,11 +28,12 @@ class PlainTorch:
                  compile: bool = False) -> None:
         dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
+        params = {**initial_state(network, training.dtype), **params}  # state left out starts at its initial values
         layers: list[nn.Module] = []
         modules = layer_modules(network, dtype)
         for i, (layer, act) in enumerate(modules):
             with torch.no_grad():
-                for name, p in layer.named_parameters():
+                for name, p in [*layer.named_parameters(), *layer.named_buffers()]:
                     p.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.{name}"])))
             layers.append(layer)
             last = i == len(modules) - 1

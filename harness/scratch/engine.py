@@ -37,7 +37,7 @@ class ScratchEngine:
         return loss
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-        self.net.forward(x)
+        self.net.forward(x)  # in training mode, as torch's engine computes them
         value = self.net.backward(y, self.loss)
         return value, self.net.gradients()
 
@@ -52,6 +52,9 @@ class ScratchEngine:
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self.net.parameters()
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.net.state()
 
     def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
         from harness.scratch import onnx

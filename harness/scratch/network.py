@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.batches import epoch_batches
-from harness.init import initial_parameters
+from harness.init import initial_parameters, initial_state
 from harness.metrics import get as get_metric
 from harness.scratch import activations, losses, optim
 from harness.scratch.layers import LAYERS, ActivationLayer, Layer
@@ -34,7 +34,10 @@ class Network:
 
     All parameters live in one flat array, and all their gradients in another, each layer
     holding views into them: the optimizer updates the whole network in a few array
-    operations, whatever its depth. Each layer keeps its own buffers per batch size.
+    operations, whatever its depth. Non-trained state (running statistics, torch's buffer
+    names) lives in a third flat array that no optimizer sees; `params` may carry it too
+    (`state_dict()`), and state it leaves out starts at the layer table's initial values.
+    Each layer keeps its own buffers per batch size.
     """
 
     def __init__(self, spec: NetworkSpec, params: dict[str, np.ndarray] | None = None, *,
@@ -44,12 +47,12 @@ class Network:
         if params is None:
             params = initial_parameters(spec, seed=seed, dtype=self.dtype)
         self.layers: list[Layer] = []
-        owned: list[tuple[str, Layer]] = []  # (name prefix, layer) of the layers with parameters
+        owned: list[tuple[str, Layer]] = []  # (name prefix, layer) of the layers with parameters or state
         table_layers = spec.all_layers
         for i, (layer_spec, shape) in enumerate(zip(table_layers, spec.shapes, strict=False)):
             layer = LAYERS[layer_spec.type](layer_spec, shape, self.dtype)
             self.layers.append(layer)
-            if layer.param_shapes():
+            if layer.param_shapes() or layer.state_shapes():
                 owned.append((f"layers.{i}", layer))
             act = layer_spec.activation
             if i < len(table_layers) - 1 and layer_spec.kind.activation and act.name != "identity":
@@ -57,22 +60,20 @@ class Network:
                                                    layer.out_shape, self.dtype))
         self.output = activations.get(spec.output_activation.name, **spec.output_activation.kwargs())
         shapes = {f"{prefix}.{name}": shape for prefix, layer in owned for name, shape in layer.param_shapes().items()}
-        _check_parameters(spec, params, shapes)
-        total = sum(math.prod(s) for s in shapes.values())
-        self._flat = np.empty(total, dtype=self.dtype)
-        self._flat_grad = np.zeros(total, dtype=self.dtype)
-        self._params, self._grads = {}, {}
-        offset = 0
-        for name, shape in shapes.items():
-            size = math.prod(shape)
-            self._params[name] = self._flat[offset:offset + size].reshape(shape)
-            self._grads[name] = self._flat_grad[offset:offset + size].reshape(shape)
-            self._params[name][...] = params[name]
-            offset += size
+        state_shapes = {f"{prefix}.{name}": shape for prefix, layer in owned
+                        for name, shape in layer.state_shapes().items()}
+        _check_parameters(spec, params, shapes, state_shapes)
+        params = {**initial_state(spec, self.dtype), **params}  # state left out starts at its initial values
+        self._flat, self._params = _flat_views(shapes, params, self.dtype)
+        self._flat_grad, self._grads = _flat_views(shapes, None, self.dtype)
+        self._flat_state, self._state = _flat_views(state_shapes, params, self.dtype)  # never optimised
         for prefix, layer in owned:
-            names = layer.param_shapes()
+            names, kept = layer.param_shapes(), layer.state_shapes()
             layer.bind({n: self._params[f"{prefix}.{n}"] for n in names},
-                       {n: self._grads[f"{prefix}.{n}"] for n in names})
+                       {n: self._grads[f"{prefix}.{n}"] for n in names},
+                       {n: self._state[f"{prefix}.{n}"] for n in kept})
+        self._order = [f"{prefix}.{n}" for prefix, layer in owned
+                       for n in [*layer.param_shapes(), *layer.state_shapes()]]
         self._first_weighted = next(i for i, layer in enumerate(self.layers) if layer.param_shapes())
         self._batches: dict[int, _Batch] = {}
         self._heads: dict[tuple[int, bool], _Head] = {}
@@ -83,6 +84,14 @@ class Network:
     def parameters(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, by torch's state-dict names."""
         return {k: v.copy() for k, v in self._params.items()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of every layer's non-trained state (running statistics), by torch's buffer names."""
+        return {k: v.copy() for k, v in self._state.items()}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and state, a copy of each, in the order torch's `state_dict` gives them."""
+        return {k: (self._params[k] if k in self._params else self._state[k]).copy() for k in self._order}
 
     def gradients(self) -> dict[str, np.ndarray]:
         """A copy of the gradients left by the last `backward`, by parameter name."""
@@ -268,16 +277,36 @@ class Network:
         return f"Network({self.spec.describe()}, dtype={self.dtype})"
 
 
-def _check_parameters(spec: NetworkSpec, params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
-    """Refuse parameters whose names or shapes do not fit the spec."""
-    missing, extra = set(shapes) - set(params), set(params) - set(shapes)
+def _check_parameters(spec: NetworkSpec, params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+                      state_shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse parameters (and state) whose names or shapes do not fit the spec; state may be left out."""
+    missing, extra = set(shapes) - set(params), set(params) - set(shapes) - set(state_shapes)
     if missing or extra:
         raise ValueError(f"parameters do not fit the network {spec.describe()}: "
                          f"missing {sorted(missing) or 'none'}, unexpected {sorted(extra) or 'none'}")
-    for name, shape in shapes.items():
+    for name, shape in {**shapes, **state_shapes}.items():
+        if name not in params:
+            continue
         actual = np.shape(params[name])
         if actual != shape:
-            raise ValueError(f"parameter {name} has shape {actual}, the network {spec.describe()} needs {shape}")
+            what = "parameter" if name in shapes else "state"
+            raise ValueError(f"{what} {name} has shape {actual}, the network {spec.describe()} needs {shape}")
+
+
+def _flat_views(shapes: dict[str, tuple[int, ...]], values: dict[str, np.ndarray] | None,
+                dtype: np.dtype) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One flat array for every tensor of `shapes`, a view of it per name, filled from `values` (zeros
+    without): the optimizers then update every layer in a few array operations."""
+    total = sum(math.prod(s) for s in shapes.values())
+    flat = np.zeros(total, dtype=dtype) if values is None else np.empty(total, dtype=dtype)
+    views, offset = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        views[name] = flat[offset:offset + size].reshape(shape)
+        if values is not None:
+            views[name][...] = values[name]
+        offset += size
+    return flat, views
 
 
 class _Batch:

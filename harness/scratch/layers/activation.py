@@ -24,9 +24,12 @@ class ActivationLayer(Layer):
         self.fn = fn
         self.in_shape = self.out_shape = tuple(shape)
         self.spec, self.dtype = spec, np.dtype(dtype)
-        self.params, self.grads, self._buffers = {}, {}, {}
+        self.params, self.grads, self.state, self._buffers = {}, {}, {}, {}
 
     def param_shapes(self) -> dict[str, Shape]:
+        return {}
+
+    def state_shapes(self) -> dict[str, Shape]:
         return {}
 
     def forward(self, z: np.ndarray, training: bool = True) -> np.ndarray:

@@ -1,10 +1,13 @@
 """The scratch Layer protocol: one small class per layer kind, each backward beside its forward.
 
 A layer is built from its `LayerSpec` (the layer table's entry) and the shape of one input
-sample. The network gives it views into one flat parameter buffer and one flat gradient
-buffer (`bind`), so that the optimizers update every layer in a few array operations.
+sample. The network gives it views into one flat parameter buffer, one flat gradient buffer
+and one flat state buffer (`bind`), so that the optimizers update every layer in a few array
+operations; the state (non-trained buffers such as running statistics, torch's buffer names)
+is never optimised.
 
 - `forward(x, training)` keeps exactly what its own `backward` needs (only when training);
+  in training mode it may update its state, in evaluation mode it only reads it;
 - `backward(dy, need_dx)` writes the parameter gradients into the bound views and returns
   dL/dx (None when `need_dx` is false: the first layer's input is data);
 - results live in the layer's own buffers, one set per batch size and mode, valid until the
@@ -35,15 +38,21 @@ class Layer:
         self.dtype = np.dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
         self._buffers: dict[tuple, np.ndarray] = {}
 
     def param_shapes(self) -> dict[str, Shape]:
         """{name: shape} of its parameters, by the names torch's modules give them."""
         return self.spec.param_shapes(self.in_shape)
 
-    def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """Take views into the network's flat parameter and gradient buffers, by parameter name."""
-        self.params, self.grads = params, grads
+    def state_shapes(self) -> dict[str, Shape]:
+        """{name: shape} of its non-trained state, by the names torch's modules give their buffers."""
+        return self.spec.state_shapes(self.in_shape)
+
+    def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+             state: dict[str, np.ndarray] | None = None) -> None:
+        """Take views into the network's flat parameter, gradient and state buffers, by name."""
+        self.params, self.grads, self.state = params, grads, state or {}
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         raise NotImplementedError
