@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.scratch import activations, losses
-from harness.scratch.activations import row_max, row_sum
+from harness.scratch.activations import Ones, row_max, row_sum
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -17,7 +17,7 @@ def test_row_max_is_the_row_reduction_to_the_bit_for_any_width(dtype):
         x[2, -1] = np.inf
         expected = np.maximum.reduce(x, axis=1, keepdims=True)
         assert np.array_equal(row_max(x), expected, equal_nan=True), k
-        assert np.allclose(row_sum(x[3:]), x[3:].sum(axis=1, keepdims=True), rtol=1e-5)
+        assert np.allclose(row_sum(x[3:], Ones()), x[3:].sum(axis=1, keepdims=True), rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -43,3 +43,12 @@ def test_cross_entropy_head_labels_behave_as_indexing():
     assert wrapped == pytest.approx(ce.value_from_logits(z, np.array([0, 3, 3, 0, 2, 1])), rel=1e-14)
     with pytest.raises(IndexError):
         ce.fused_head(z, np.array([0, 1, 2, 3, 4, 0]), sm, a, g)
+
+
+def test_each_owner_keeps_its_own_read_only_vector_of_ones():
+    mine, yours = Ones(), Ones()
+    v = mine.get(5, np.dtype(np.float64))
+    assert v is mine.get(5, np.dtype(np.float64)) and v is not yours.get(5, np.dtype(np.float64))
+    assert v.tolist() == [1.0] * 5
+    with pytest.raises(ValueError, match="read-only"):
+        v[0] = 2.0

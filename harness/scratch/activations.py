@@ -199,14 +199,18 @@ class Softmax(Activation):
     hidden_ok = catalog.ACTIVATIONS["softmax"].hidden_ok
     needs_z = False
 
+    def __init__(self, **params: float) -> None:
+        super().__init__(**params)
+        self._ones = Ones()
+
     def forward(self, z, out=None):
         e = np.subtract(z, row_max(z), out=out)
         np.exp(e, out=e)
-        e /= row_sum(e)
+        e /= row_sum(e, self._ones)
         return e
 
     def backward(self, z, a, grad_a, out=None):
-        dot = row_sum(grad_a * a)
+        dot = row_sum(grad_a * a, self._ones)
         d = np.subtract(grad_a, dot, out=out)
         d *= a
         return d
@@ -221,23 +225,31 @@ def row_max(x: np.ndarray) -> np.ndarray:
     return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0)[:, None]
 
 
-_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+class Ones:
+    """Vectors of ones, made once per length and dtype and read-only, kept by the one layer, activation
+    or loss that owns this: sums by BLAS products use them (np.dot(ones, dz) is 2-4x faster than
+    add.reduce on short rows). Each owner has its own, so that no array is shared between the
+    networks (and threads) of a process, and none can be written through."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+    def get(self, n: int, dtype: np.dtype) -> np.ndarray:
+        v = self._kept.get((n, dtype))
+        if v is None:
+            if len(self._kept) >= 8:  # a caller cycling through sizes: do not hoard
+                self._kept.clear()
+            v = self._kept[n, dtype] = np.ones(n, dtype=dtype)
+            v.flags.writeable = False
+        return v
 
 
-def ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A vector of n ones, made once per length and dtype: sums by BLAS products use it."""
-    v = _ONES.get((n, dtype))
-    if v is None:
-        if len(_ONES) >= 64:  # a caller cycling through sizes: do not hoard
-            _ONES.clear()
-        v = _ONES[n, dtype] = np.ones(n, dtype=dtype)
-    return v
-
-
-def row_sum(x: np.ndarray) -> np.ndarray:
+def row_sum(x: np.ndarray, ones: Ones) -> np.ndarray:
     """The sum of each row, as a column: one BLAS matrix-vector product with a vector of
-    ones, several times faster than NumPy's row reduction on short rows."""
-    return np.dot(x, ones(x.shape[1], x.dtype))[:, None]
+    ones (the caller's own), several times faster than NumPy's row reduction on short rows."""
+    return np.dot(x, ones.get(x.shape[1], x.dtype))[:, None]
 
 
 def erf(x: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.layers import ShapeError
-from harness.scratch.activations import ones
+from harness.scratch.activations import Ones
 from harness.scratch.layers.base import Layer
 
 SINGLE_THREADED_GEMM = 1 << 18  # OpenBLAS's GEMM_MULTITHREAD_THRESHOLD (4) × 65536: M·N·K up to this on one thread
@@ -57,6 +57,7 @@ class Recurrent(Layer):
         self._half = np.ones((self.gates, 1, 1), self.dtype)  # the factor on each gate's rows
         self._half[:self.sigmoids] = 0.5
         self._cache: tuple | None = None
+        self._ones = Ones()  # the hidden bias gradient's row sum
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Recurrent(Layer):
         else:
             self.grads["weight_hh_l0"][...] = 0
         if bias:
-            np.dot(ones(t * n, dzh.dtype), dzh.reshape(-1, gu), out=self.grads["bias_hh_l0"])
+            np.dot(self._ones.get(t * n, dzh.dtype), dzh.reshape(-1, gu), out=self.grads["bias_hh_l0"])
 
     def _input_grads(self, dzi: np.ndarray, xa: np.ndarray, need_dx: bool) -> np.ndarray | None:
         """[dL/dW_ih | dL/db_ih] = dzᵀ [x | 1] as one GEMM over all steps, and dL/dx = dz W_ih."""
