@@ -1,4 +1,6 @@
-"""The from-scratch engine: a feed-forward network in NumPy alone (never torch, never mlflow)."""
+"""The from-scratch engine in NumPy alone (never torch, never mlflow): a network of the layer table's
+kinds in a chain (dense, convolutional, pooling, recurrent), one scratch layer per kind, with its
+losses, optimizers and ONNX and checkpoint files."""
 
 from harness.scratch.network import Network
 

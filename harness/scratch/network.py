@@ -1,5 +1,7 @@
-"""A feed-forward network: a list of layers (the layer table's kinds, each followed by its
-activation as a layer of its own) and an output head.
+"""A network of the layer table's kinds in a chain (dense, convolutional, pooling, recurrent; each
+followed by its activation as a layer of its own), its non-trained state beside its parameters,
+and an output head. Training (`fit`, `train_epoch`, `forward`) runs every layer in training mode,
+`predict` and `evaluate` in evaluation mode, where no layer updates its state.
 
 Backpropagation walks the layers in reverse. At the output it uses the fused gradient
 dL/dz = (a - y)/n when the loss was derived for that output activation (sigmoid + bce,
