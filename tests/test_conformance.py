@@ -15,7 +15,7 @@ import onnxruntime
 import pytest
 
 from harness import spec
-from harness.layers import KINDS
+from harness.layers import KINDS, ShapeError
 from harness.reference.layers import LAYER_MODULES
 from harness.scratch import Network, losses
 from harness.scratch.layers import LAYERS
@@ -96,6 +96,19 @@ def test_the_examples_are_the_kinds_of_the_table():
     assert set(EXAMPLES) == set(KINDS)
     for kind in KINDS:
         assert [layer.type for layer in experiment(kind).network.layers].count(kind) >= 1, kind
+
+
+def test_each_kind_does_to_the_time_axis_what_it_says():
+    for kind, cls in KINDS.items():
+        layer = next(layer for layer in experiment(kind).network.layers if layer.type == kind)
+        says = cls.time_axis(layer)
+        if says == "none":
+            with pytest.raises(ShapeError):
+                cls.out_shape(layer, (5, 4))
+            continue
+        out = cls.out_shape(layer, (5, 4))
+        assert {"each": len(out) == 2 and out[0] == 5, "keep": len(out) == 2 and out[0] == 5,
+                "drop": len(out) == 1, "merge": out == (20,)}[says], (kind, says, out)
 
 
 def test_every_kind_has_every_side():

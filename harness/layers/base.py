@@ -138,7 +138,8 @@ class Kind:
     def time_axis(cls, s: LayerSpec) -> str:
         """What it does to the time axis of a sequence [time, features]: "none" (it takes no
         sequences), "each" (the same map on every step: the axis passes through), "keep" (reads
-        the steps in order and returns every one) or "drop" (reads them in order, returns the last)."""
+        the steps in order and returns every one), "drop" (reads them in order, returns the last)
+        or "merge" (the steps become features of one row)."""
         return "none"
 
     @classmethod

@@ -15,3 +15,7 @@ class Flatten(Kind):
     @classmethod
     def out_shape(cls, s, in_shape):
         return (math.prod(in_shape),)
+
+    @classmethod
+    def time_axis(cls, s):
+        return "merge"
