@@ -1,16 +1,10 @@
-"""The base of the layer table: a layer's spec, a kind's keys, and the Kind every kind subclasses.
+"""The base of the layer table: a layer's spec (`LayerSpec`, `ActivationSpec`), a kind's keys
+(`Key`), and `Kind`, the class every kind of `harness.layers.KINDS` subclasses, with its defaults:
+no parameters, no state, no FLOPs, a description from its settings. `WeightAndBias` is the base
+of a kind whose parameters are a weight and a bias drawn by the network's initializer.
 
-A layer in an experiment file is a table `{ type = "conv2d", filters = 6, kernel = 5 }`.
-Its kind says which keys it takes (with their defaults), which input shapes it accepts,
-the output shape it makes, its parameters by the names torch's `state_dict` uses, its
-forward FLOPs per sample, and the fan-in and fan-out its initialisation scales by (torch's
-rules: a convolution's fans count its kernel window). The spec validates against this
-table; scratch, the torch twin, ONNX export and import each hold one handler per kind,
-and a test checks that they all name the same kinds. Each kind lives in a module of this
-package named after it; `harness.layers` gathers them into `KINDS`.
-
-Shapes are per sample, without the batch: `(features,)` for flat data, `(channels, height,
-width)` for images.
+Shapes are per sample, without the batch: `(features,)` for flat data, `(time, features)` for
+sequences, `(channels, height, width)` for images.
 """
 
 from __future__ import annotations
