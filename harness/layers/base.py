@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only where a kind draws or makes arrays: reading a spec does not import it
+    import numpy as np
 
 Shape = tuple[int, ...]
 # an initializer's law: (rng, fan_in, fan_out, weight shape) -> (weight, bias), as harness.init.INITIALIZERS holds them
-Draw = Callable[[np.random.Generator, int, int, Shape], tuple[np.ndarray, np.ndarray]]
+Draw = Callable[["np.random.Generator", int, int, Shape], tuple["np.ndarray", "np.ndarray"]]
 
 
 class ShapeError(ValueError):
@@ -109,6 +110,8 @@ class Kind:
     @classmethod
     def initial_state(cls, s: LayerSpec, in_shape: Shape) -> dict[str, np.ndarray]:
         """The state a model starts from, in float64; zeros unless the kind says otherwise."""
+        import numpy as np
+
         return {name: np.zeros(shape) for name, shape in cls.state_shapes(s, in_shape).items()}
 
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, ClassVar
 
 from harness.layers.base import Key, Kind, Shape, ShapeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Recurrent(Kind):
