@@ -54,6 +54,6 @@ class ScratchEngine:
         return self.net.parameters()
 
     def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-        from harness.scratch import onnx
+        from harness import onnx
 
-        return onnx.export(self.net, path, metadata)
+        return onnx.export(self.net.spec, self.net.parameters(), self.net.dtype, path, metadata)
