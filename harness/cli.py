@@ -211,7 +211,7 @@ def _playground(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from harness.evaluate import evaluate
+    from harness.onnx.evaluate import evaluate
 
     print(evaluate(args.model, run_id=args.run, data=args.data, experiment=args.experiment, uri=args.tracking_uri))
     return 0

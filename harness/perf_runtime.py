@@ -151,7 +151,7 @@ def _infer_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, mod
     if runtime in ENGINES:
         predict = engine_class(runtime)(spec.network, spec.training, inputs.initial).predict
     else:
-        from harness.onnx_runtime import predict_onnx, session
+        from harness.onnx.runtime import predict_onnx, session
 
         sess = session(model_file)
         predict = lambda x: predict_onnx(sess, x)  # noqa: E731

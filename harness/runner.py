@@ -156,7 +156,7 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
 def _export(model, spec: ExperimentSpec, engine: str, seed: int, folder: Path, inputs: RunInputs,
             predictions: np.ndarray, metric: Metric) -> OnnxCheck:
     from harness import __version__
-    from harness.onnx_runtime import predict_onnx
+    from harness.onnx.runtime import predict_onnx
 
     t0 = time.perf_counter()
     path = model.export_onnx(folder / f"{spec.name}-{engine}-seed{seed}.onnx",

@@ -175,7 +175,7 @@ def test_each_model_is_named_and_carries_its_test_metrics_on_the_evaluation_set(
 
 
 def test_evaluate_reproduces_each_logged_metric_from_the_onnx_file_alone(store):
-    from harness.evaluate import evaluate
+    from harness.onnx.evaluate import evaluate
 
     for _, run in children(store, "xor").iterrows():
         result = evaluate(run_id=run["run_id"], uri=store["uri"])

@@ -25,9 +25,9 @@ from tests.parity import both_engines, check_gradients, check_trajectory, compar
 def onnx_sides() -> tuple[Collection[str], Collection[str]]:
     """The kinds ONNX can write and the kinds it can read: the one place that knows where those
     registries live."""
-    from harness.scratch import onnx
+    from harness import onnx
 
-    return set(onnx.EXPORTERS), set(onnx.IMPORTERS.values())
+    return set(onnx.WRITERS), set(onnx.IMPORTERS.values())
 
 
 def missing_sides(kind: str) -> str | None:

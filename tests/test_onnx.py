@@ -5,8 +5,8 @@ import pytest
 from harness import spec
 from harness.engines import engine_class
 from harness.errors import ModelFileError
-from harness.evaluate import evaluate
-from harness.onnx_runtime import predict_onnx
+from harness.onnx.evaluate import evaluate
+from harness.onnx.runtime import predict_onnx
 from harness.prepare import prepare
 from harness.scratch import Network
 from tests.test_cli import ROOT, harness

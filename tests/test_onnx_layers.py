@@ -13,7 +13,7 @@ from harness import cli, spec
 from harness.data import load as load_data
 from harness.data import mnist
 from harness.errors import ModelFileError
-from harness.onnx_runtime import predict_onnx
+from harness.onnx.runtime import predict_onnx
 from harness.scratch import Network
 from tests.test_cli import ROOT, harness
 

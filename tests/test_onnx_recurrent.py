@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness import spec
 from harness.data import load as load_data
 from harness.errors import ModelFileError
-from harness.onnx_runtime import fit_samples, predict_onnx
+from harness.onnx.runtime import fit_samples, predict_onnx
 from harness.scratch import Network
 from tests.test_onnx_layers import check_evaluate_of_legacy_export, digits, write_idx_folder
 

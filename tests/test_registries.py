@@ -3,12 +3,12 @@ either complete everywhere (the table, scratch, the torch twin, ONNX out and in)
 
 from __future__ import annotations
 
-from harness import catalog, init
+from harness import catalog, init, onnx
 from harness.layers import KINDS
 from harness.reference import engine as torch_engine
 from harness.reference import modules
 from harness.reference.layers import LAYER_MODULES
-from harness.scratch import activations, losses, onnx, optim
+from harness.scratch import activations, losses, optim
 from harness.scratch.layers import LAYERS
 
 
@@ -16,7 +16,7 @@ def test_layer_kinds_are_the_same_everywhere():
     kinds = set(KINDS)
     assert set(LAYERS) == kinds, "scratch layers"
     assert set(LAYER_MODULES) == kinds, "torch twin modules"
-    assert set(onnx.EXPORTERS) == kinds, "ONNX export handlers"
+    assert set(onnx.WRITERS) == kinds, "ONNX export handlers"
     assert set(onnx.IMPORTERS.values()) >= kinds, "ONNX import handlers (ONNX op -> layer kind)"
 
 

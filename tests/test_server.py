@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from harness import bench, report, server
-from harness.evaluate import evaluate
+from harness.onnx.evaluate import evaluate
 from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.server

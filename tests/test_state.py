@@ -138,7 +138,7 @@ def test_evaluation_mode_does_not_update_the_state():
         assert not np.array_equal(before["layers.1.running_mean"], engine.state()["layers.1.running_mean"])
 
 
-def test_a_checkpoint_carries_the_state():
+def test_a_checkpoint_carries_the_state(tmp_path):
     net = Network(NETWORK, seed=2, dtype="float64")
     x, y = data()
     net.fit(x, y, loss="cross_entropy", optimizer="sgd", learning_rate=0.1, epochs=2, batch_size=8)
@@ -148,6 +148,8 @@ def test_a_checkpoint_carries_the_state():
     again = Network(NETWORK, saved, dtype="float64")
     assert again.state()["layers.1.running_mean"].tobytes() == net.state()["layers.1.running_mean"].tobytes()
     assert again.predict(x).tobytes() == net.predict(x).tobytes()
+    loaded = Network.load(net.save(tmp_path / "probe.npz"))  # the .npz checkpoint keeps it too
+    assert loaded.state()["layers.1.running_mean"].tobytes() == net.state()["layers.1.running_mean"].tobytes()
     fresh = Network(NETWORK, net.parameters(), dtype="float64")  # state left out: its initial values
     assert fresh.state()["layers.1.running_mean"].tolist() == [START] * 4
     with pytest.raises(ValueError, match=r"missing none, unexpected \['layers.1.running_var'\]"):

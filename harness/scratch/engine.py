@@ -57,6 +57,6 @@ class ScratchEngine:
         return self.net.state()
 
     def export_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-        from harness.scratch import onnx
+        from harness import onnx
 
-        return onnx.export(self.net, path, metadata)
+        return onnx.export(self.net.spec, self.net.state_dict(), self.net.dtype, path, metadata)

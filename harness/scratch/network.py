@@ -251,29 +251,46 @@ class Network:
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
         """Write the network to `path`: ONNX for `.onnx`, else the native `.npz` checkpoint
-        (parameters and spec, readable without pickle)."""
-        from harness.scratch import onnx, serialize
+        (parameters, non-trained state and spec, readable without pickle)."""
+        from harness import onnx
+        from harness.scratch import serialize
 
         path = Path(path)
         if path.suffix == ".onnx":
-            return onnx.export(self, path, metadata)
-        return serialize.save(self, path, metadata or {})
+            return onnx.export(self.spec, self.state_dict(), self.dtype, path, metadata)
+        return serialize.save(self.spec, self.state_dict(), self.dtype, path, metadata or {})
 
     @classmethod
     def load(cls, path: str | Path) -> Network:
         """Read a network written by `save` (or an ONNX file of supported layers), by the file's suffix."""
+        from harness.errors import ModelFileError
         from harness.scratch import serialize
 
         path = Path(path)
-        return cls.from_onnx(path) if path.suffix == ".onnx" else serialize.load(path)
+        if path.suffix == ".onnx":
+            return cls.from_onnx(path)
+        spec, tensors, dtype = serialize.load(path)
+        try:
+            return cls(spec, tensors, dtype=dtype)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ModelFileError(f"{path}: the network spec inside is damaged ({e})") from None
+        except ValueError as e:
+            raise ModelFileError(f"{path}: {e}") from None
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> Network:
-        """A network from an ONNX chain of supported layers (Gemm or MatMul+Add, Conv, MaxPool, AveragePool,
-        Flatten or Reshape) and activations, as this project or torch.onnx.export (either exporter) writes it."""
-        from harness.scratch import onnx
+        """A network from an ONNX chain of supported layers, as this project or torch.onnx.export (either
+        exporter) writes it: Gemm, or MatMul and its bias Add (linear), Conv, MaxPool, AveragePool, Flatten
+        or Reshape, RNN, LSTM and GRU with the Transpose, Squeeze, Reshape and Gather around them (rnn,
+        lstm, gru), and the activations after a layer (harness/onnx/read.py says exactly what is read)."""
+        from harness import onnx
+        from harness.errors import ModelFileError
 
-        return onnx.load(path)
+        spec, tensors, dtype = onnx.read_network(path)
+        try:
+            return cls(spec, tensors, dtype=dtype)
+        except ValueError as e:
+            raise ModelFileError(f"{path}: {e}") from None
 
     def __repr__(self) -> str:
         return f"Network({self.spec.describe()}, dtype={self.dtype})"

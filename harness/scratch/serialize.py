@@ -1,4 +1,6 @@
-"""The native checkpoint: one `.npz` of parameters with the network spec as JSON text.
+"""The native checkpoint: one `.npz` of a network's tensors (by name) with its spec and dtype as
+JSON text. Engine-neutral: it writes and reads (spec, tensors, dtype); `Network.save` and
+`Network.load` build on it.
 
 Read with `allow_pickle=False`: a file that holds Python objects is refused, never run.
 """
@@ -7,27 +9,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness import npzfile
 from harness.errors import ModelFileError, SpecError
-from harness.spec import network_from_dict, network_to_dict
-
-if TYPE_CHECKING:
-    from harness.scratch.network import Network
+from harness.spec import NetworkSpec, network_from_dict, network_to_dict
 
 SPEC_KEY = "__network__"
 META_KEY = "__metadata__"
 
 
-def save(net: Network, path: Path, metadata: dict[str, str]) -> Path:
+def save(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dtype, path: Path,
+         metadata: dict[str, str]) -> Path:
+    """Write `tensors` with `spec`, `dtype` and `metadata` to the `.npz` file `path` (atomically)."""
     if path.suffix != ".npz":
         raise ModelFileError(f"{path}: native checkpoints end in .npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = dict(net.parameters())
-    arrays[SPEC_KEY] = np.array(json.dumps({"dtype": str(net.dtype), **network_to_dict(net.spec)}))
+    arrays = dict(tensors)
+    arrays[SPEC_KEY] = np.array(json.dumps({"dtype": str(np.dtype(dtype)), **network_to_dict(spec)}))
     arrays[META_KEY] = np.array(json.dumps(metadata))
     tmp = path.with_name(path.name + ".part.npz")
     np.savez(tmp, **arrays)
@@ -35,9 +35,9 @@ def save(net: Network, path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
-def load(path: Path) -> Network:
-    from harness.scratch.network import Network
-
+def load(path: Path) -> tuple[NetworkSpec, dict[str, np.ndarray], str]:
+    """The spec, tensors and dtype of the checkpoint at `path`; one `ModelFileError` for a file that
+    is missing, damaged, or not written by `Network.save`."""
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     arrays = _arrays(path)
@@ -48,7 +48,8 @@ def load(path: Path) -> Network:
         arrays.pop(META_KEY, None)
         dtype = head.pop("dtype")
         spec = network_from_dict(head, source=str(path))
-        return Network(spec, arrays, dtype=dtype)
+        np.dtype(dtype)  # an unknown dtype: a TypeError, said here rather than by whoever builds the network
+        return spec, arrays, dtype
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise ModelFileError(f"{path}: the network spec inside is damaged ({e})") from None
     except (SpecError, ValueError) as e:

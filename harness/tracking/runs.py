@@ -248,7 +248,7 @@ class Tracker:
         import onnx
         from mlflow.models import infer_signature
 
-        from harness.onnx_runtime import predict_onnx
+        from harness.onnx.runtime import predict_onnx
 
         model = onnx.load_model(str(path))
         signature = infer_signature(example, predict_onnx(path, example) if runnable else None)

@@ -16,7 +16,7 @@ def session(path: str | Path):
     """An onnxruntime session on the CPU; a clear error for a file it cannot load."""
     import onnxruntime as ort
 
-    from harness.scratch.onnx import read_model
+    from harness.onnx.read import read_model
 
     read_model(path)  # one clear message for missing, damaged and non-ONNX files
     options = ort.SessionOptions()

@@ -18,8 +18,8 @@ from harness.data import DATASETS
 from harness.data import load as load_data
 from harness.errors import HarnessError, ModelFileError, SpecError, unknown_name
 from harness.metrics import get as get_metric
-from harness.onnx_runtime import fit_samples, fixed_batch, predict_onnx, sample_shape, session
-from harness.scratch.onnx import metadata, read_model
+from harness.onnx.read import metadata, read_model
+from harness.onnx.runtime import fit_samples, fixed_batch, predict_onnx, sample_shape, session
 
 
 @dataclass(frozen=True)

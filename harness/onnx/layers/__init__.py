@@ -1,0 +1,37 @@
+"""ONNX for each layer kind, one module per kind named after it: its writer and its reader(s).
+
+`WRITERS` (kind -> writer) and `READERS` (ONNX op -> (kind, reader)) are what export and the
+graph walk use; a new kind adds its module and its lines here. Shared code of a family lives
+in a module of its own: window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the
+gate orders and the layout ops around a recurrent node, `LAYOUTS`).
+"""
+
+from __future__ import annotations
+
+from harness.onnx.interface import Layout, Reader, Writer
+from harness.onnx.layers import avgpool2d, conv2d, flatten, gru, linear, lstm, maxpool2d, recurrent, rnn
+
+# layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/test_registries.py)
+WRITERS: dict[str, Writer] = {
+    "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
+    "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
+}
+
+# ONNX op -> (the layer kind it reads, its reader), in the order errors list them
+READERS: dict[str, tuple[str, Reader]] = {
+    **{op: ("linear", read) for op, read in linear.READERS.items()},
+    **{op: ("conv2d", read) for op, read in conv2d.READERS.items()},
+    **{op: ("maxpool2d", read) for op, read in maxpool2d.READERS.items()},
+    **{op: ("avgpool2d", read) for op, read in avgpool2d.READERS.items()},
+    **{op: ("flatten", read) for op, read in flatten.READERS.items()},
+    **{op: ("rnn", read) for op, read in rnn.READERS.items()},
+    **{op: ("lstm", read) for op, read in lstm.READERS.items()},
+    **{op: ("gru", read) for op, read in gru.READERS.items()},
+}
+IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}  # ONNX op -> layer kind
+
+# the ops whose readers take a flat input of open width (its weight says it)
+OPEN_WIDTH: frozenset[str] = frozenset(linear.OPEN_WIDTH)
+
+# the layout ops that carry a tensor whose axes are not batch first, around the nodes that take one
+LAYOUTS: tuple[Layout, ...] = (recurrent.layout(frozenset({*rnn.READERS, *lstm.READERS, *gru.READERS})),)

@@ -1,0 +1,117 @@
+"""Reading an ONNX file: the model, its metadata, and the network it holds (spec, tensors, dtype).
+
+`read_network` walks the graph as one chain from its input to its output (walk.py). What it reads:
+- layers, by the readers of harness/onnx/layers/ (ONNX op -> layer kind and reader): Gemm, MatMul
+  (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
+  Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
+  fixed batch), and RNN, LSTM and GRU with the layout ops around them;
+- the activations of `ONNX_OPS` right after a linear or conv2d layer, and torch's thresholded
+  Softplus (Softplus, Greater, Where);
+- around them: initializers, Constant and Identity nodes, and the small integer programs
+  exporters write for a Reshape's target (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice,
+  Cast, Transpose, Mul, Reshape), evaluated with the batch size and an open time length as
+  symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
+  that makes a recurrent layer's zero initial state (folding.py).
+Refused, one `ModelFileError` naming the node: any other op, a branch off the chain, grouped
+or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
+an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
+asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer.
+
+The spec comes back in the general form (`input_shape` from the graph input's dims, a fixed
+batch allowed, a time length left open as 0), tensors by our names (`layers.i.weight`, i
+counting `spec.all_layers`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import ModelFileError
+from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
+from harness.onnx.interface import Refused, axes_text
+from harness.onnx.walk import Walk
+from harness.spec import NetworkSpec, network_from_dict
+
+
+def read_model(path: str | Path) -> Any:
+    """The ONNX ModelProto at `path`, or one clear error for a missing, damaged or non-ONNX file."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and friends for anything that is not ONNX
+        raise ModelFileError(f"{path}: not a readable ONNX model ({type(e).__name__}); truncated, damaged, "
+                             "or another format") from None
+    if not model.graph.node or not model.graph.input:
+        raise ModelFileError(f"{path}: not an ONNX model with a graph (no nodes or no inputs)")
+    return model
+
+
+def metadata(model: Any) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], np.dtype]:
+    """The spec, tensors (by our names) and dtype of the ONNX model at `path`."""
+    path = Path(path)
+    model = read_model(path)
+    try:
+        walk = Walk(model.graph, str(path.resolve().parent))
+        for node in model.graph.node:
+            walk.step(node)
+        layers = walk.layers
+        if not layers:
+            raise Refused("no layer found (no Gemm, MatMul or Conv)")
+        if layers[-1].type != "linear":
+            raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
+                          "with a linear output layer (Gemm, or MatMul and Add)")
+        outputs = [o.name for o in model.graph.output]
+        if walk.labels is not None:
+            raise Refused(f"the graph ends on a tensor of axes {axes_text(walk.labels)}, not batch first")
+        if outputs != [walk.current]:
+            raise Refused(f"the graph's outputs {outputs} are not the end of its chain of layers "
+                          f"({walk.current!r})")
+        dtype = np.result_type(*(p for layer in layers for p in layer.params.values() if p is not None))
+        if dtype not in (np.float32, np.float64):
+            raise Refused(f"its parameters are {dtype}; a harness network is float32 or float64")
+    except Refused as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    out = layers[-1]
+    raw: dict[str, Any] = {
+        "input_shape": list(walk.input_shape), "outputs": out.settings["units"],
+        "layers": [{"type": layer.type, **{k: setting_to_plain(v) for k, v in layer.settings.items()},
+                    **({"activation": _plain(layer.activation)} if KINDS[layer.type].activation else {})}
+                   for layer in layers[:-1]],
+        "output_activation": _plain(out.activation)}
+    meta = metadata(model)
+    if "network" in meta:
+        try:
+            saved = json.loads(meta["network"])
+            raw["init"] = saved.get("init", "xavier_uniform")
+            for ours, theirs in zip(raw["layers"], saved.get("layers", []), strict=False):  # a recurrent layer's own
+                choices = KINDS[ours["type"]].keys.get("init")
+                if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
+                        and theirs.get("init") in choices.choices):
+                    ours["init"] = theirs["init"]
+        except (ValueError, AttributeError):
+            pass  # a damaged saved spec: the graph itself says all but the initializer
+    spec = network_from_dict(raw, source=str(path))
+    tensors = {}
+    for i, layer in enumerate(layers):
+        for name, value in layer.params.items():
+            if value is None:  # no bias in the file: a zero bias
+                value = np.zeros(layer.params["weight"].shape[0], dtype=dtype)
+            tensors[f"layers.{i}.{name}"] = value
+    return spec, tensors, dtype
+
+
+def _plain(act: ActivationSpec | None) -> dict[str, Any]:
+    act = act or IDENTITY
+    return {"name": act.name, **act.kwargs()}
