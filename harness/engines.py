@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness.batches import epoch_batches
+from harness.catalog import ENGINE_NAMES
 from harness.errors import SpecError, unknown_name
 from harness.spec import NetworkSpec, TrainingSpec
 
@@ -51,13 +52,6 @@ class Engine(Protocol):
     @staticmethod
     def versions() -> dict[str, str]:
         """Versions of the libraries the engine runs on."""
-
-
-# name -> "module:Class"; imported only when asked for, so that naming an engine never imports torch.
-ENGINE_NAMES: dict[str, str] = {
-    "scratch": "harness.scratch.engine:ScratchEngine",
-    "torch": "harness.reference.engine:TorchEngine",
-}
 
 
 def engine_class(name: str) -> type[Engine]:

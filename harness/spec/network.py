@@ -14,7 +14,7 @@ from typing import Any
 from harness import layers as table
 from harness.errors import SpecError
 from harness.layers import IDENTITY, ActivationSpec, LayerSpec, ShapeError
-from harness.spec_tables import REQUIRED, Table, fail, name_in, positive, typed
+from harness.spec.tables import REQUIRED, Table, fail, name_in, positive, typed
 
 MAX_WIDTH = 1 << 20  # units, inputs, outputs: past a million the weight matrices cannot fit in memory
 MAX_COUNT = 10**9  # epochs, batch size, evaluation interval

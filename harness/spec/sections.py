@@ -1,5 +1,5 @@
 """The `[data]`, `[training]`, `[evaluation]` and `[bench]` tables of an experiment file: their
-specs and how each is read and checked (`[network]` is `harness.spec_network`'s)."""
+specs and how each is read and checked (`[network]` is `harness.spec.network`'s)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.errors import SpecError, suggest, unknown_name
-from harness.spec_network import NetworkSpec
-from harness.spec_tables import Table, fail, name_in, positive, typed
+from harness.spec.network import NetworkSpec
+from harness.spec.tables import Table, fail, name_in, positive, typed
 
 DTYPES = ("float32", "float64")
 

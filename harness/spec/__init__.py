@@ -2,7 +2,7 @@
 
 `load(path, overrides)` reads a file, applies `--set key=value` overrides, and checks
 every value against what is allowed. Validation lives here only (with the tables' readers in
-spec_network and spec_sections, and override editing in spec_overrides): a spec that comes
+spec.network and spec.sections, and override editing in spec.overrides): a spec that comes
 out of `load` (or `from_dict`) is one both engines can run.
 """
 
@@ -23,11 +23,13 @@ from typing import Any
 
 from harness import catalog
 from harness import layers as table
+from harness.data import DATASETS
 from harness.errors import SpecError
 from harness.layers import ActivationSpec, LayerSpec
-from harness.spec_network import MAX_WIDTH, NetworkSpec, plain_network, read_network
-from harness.spec_overrides import apply_override, normalize, set_path
-from harness.spec_sections import (
+from harness.metrics import METRICS
+from harness.spec.network import MAX_WIDTH, NetworkSpec, plain_network, read_network
+from harness.spec.overrides import apply_override, normalize, set_path
+from harness.spec.sections import (
     DTYPES,
     BenchSpec,
     DataSpec,
@@ -40,7 +42,7 @@ from harness.spec_sections import (
     read_evaluation,
     read_training,
 )
-from harness.spec_tables import Table, fail
+from harness.spec.tables import Table, fail
 
 __all__ = ["DTYPES", "MAX_WIDTH", "ActivationSpec", "BenchSpec", "DataSpec", "EvaluationSpec", "ExperimentSpec",
            "LayerSpec", "NetworkSpec", "OptimizerSpec", "TrainingSpec", "apply_override", "from_dict", "load",
@@ -139,14 +141,9 @@ def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str
 
 
 def _registries() -> dict[str, Mapping[str, Any]]:
-    # Imported here, not at the top: harness.engines imports this module for its types.
-    from harness.data import DATASETS
-    from harness.engines import ENGINE_NAMES
-    from harness.metrics import METRICS
-
     return {"activation": catalog.ACTIVATIONS, "initializer": dict.fromkeys(catalog.INITIALIZERS),
-            "loss": catalog.LOSSES, "optimizer": catalog.OPTIMIZERS, "dataset": DATASETS, "engine": ENGINE_NAMES,
-            "metric": METRICS, "layer": table.KINDS}
+            "loss": catalog.LOSSES, "optimizer": catalog.OPTIMIZERS, "dataset": DATASETS,
+            "engine": catalog.ENGINE_NAMES, "metric": METRICS, "layer": table.KINDS}
 
 
 def _experiment(t: Table) -> ExperimentSpec:
