@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness import cli_parser
 from harness.errors import HarnessError
+from harness.text import plural
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def _parity(args: argparse.Namespace) -> int:
     threads = threads_for(s, args.threads)
     inputs = prepare(s, args.seed)
     print(f"parity of {s.name}: seed {args.seed}, {s.training.dtype}, {epochs} epochs of "
-          f"{len(inputs.batches(0))} batches, {threads} thread{'s' * (threads > 1)}; tolerances: "
+          f"{len(inputs.batches(0))} batches, {plural(threads, 'thread')}; tolerances: "
           f"|dparam| <= {param_tol:g}, loss rel. diff <= {loss_tol:g}, agreement >= {agree_tol:.2%}")
     print(f"{'epoch':>6} {'loss scratch':>14} {'loss torch':>14} {'rel diff':>9} {'max |dparam|':>12} "
           f"{'agreement':>9}  worst parameter")
@@ -94,8 +95,8 @@ def _run(args: argparse.Namespace) -> int:
 def summary(r, s, threads: int) -> str:
     """A few lines a person reads after a run."""
     metric = r.metric
-    lines = [f"{r.experiment} on {r.engine} (seed {r.seed}, {s.training.dtype}, {threads} thread"
-             f"{'s' * (threads > 1)}): test {metric} {r.final[f'test_{metric}']:.4f}, test loss "
+    lines = [f"{r.experiment} on {r.engine} (seed {r.seed}, {s.training.dtype}, {plural(threads, 'thread')}"
+             f"): test {metric} {r.final[f'test_{metric}']:.4f}, test loss "
              f"{r.final['test_loss']:.4g}" + "".join(f", {k} {v:.4g}" for k, v in r.final.items()
                                                   if k not in (f"test_{metric}", "test_loss"))]
     if s.evaluation.target is not None:
@@ -125,7 +126,7 @@ def _data(args: argparse.Namespace) -> int:
     width = max(map(len, shown))
     for name in shown:
         info = DATASETS[name]
-        print(f"{name:{width}}  {info.features} inputs -> {info.outputs} output{'s' * (info.outputs > 1)}: "
+        print(f"{name:{width}}  {info.features} inputs -> {plural(info.outputs, 'output')}: "
               f"{info.description}")
     if "mnist" not in shown:
         return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import machine
 from harness.perf import INFER_BATCHES, PLAN, TRAIN_BATCHES, ratio
+from harness.text import span, table
 
 TRAIN_ROWS = [r for r, tasks in PLAN.items() if "train" in tasks]
 XOR_ROWS = [r for r, tasks in PLAN.items() if "xor" in tasks]
@@ -34,12 +35,12 @@ def fig(m: Mapping[str, float], key: str, fmt: str = "{:,.0f}") -> str:
         return "—"
     if f"{key}.min" not in m:
         return fmt.format(m[key])
-    return f"{fmt.format(m[key])} ({fmt.format(m[key + '.min'])}–{fmt.format(m[key + '.max'])})"
+    return span(m[key], m[key + ".min"], m[key + ".max"], fmt)
 
 
 def fig_ratio(m: Mapping[str, float], a: str, b: str) -> str:
     mid, lo, hi = ratio(m, a, b)
-    return "—" if math.isnan(mid) else f"{mid:.2f}x ({lo:.2f}–{hi:.2f})"
+    return "—" if math.isnan(mid) else span(mid, lo, hi, "{:.2f}", "x")
 
 
 def achieved_gflops(m: Mapping[str, float], b: int, suffix: str = "") -> float:
@@ -159,9 +160,9 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
              f"figure is at least {params.get('min_window_s')} s of steps after a warm-up; an inference figure is "
              f"whole passes over the test set for at least {params.get('min_window_s')} s. Figures are the median "
              "(min–max) over the repeats; a ratio's range pairs one side's worst repeat with the other's best.",
-             "", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+             "", "## Targets", ""]
     verdict = {True: "yes", False: "**no**", None: "not measured"}
-    lines += [f"| {t} | {v} | {verdict[ok]} |" for t, v, ok in targets(m)]
+    lines += table(["target", "measured", "met"], [(t, v, verdict[ok]) for t, v, ok in targets(m)], 3)
     missing = {k.removeprefix("perf.missing."): v for k, v in tags.items() if k.startswith("perf.missing.")}
     failed = {k.removeprefix("perf.failed."): v for k, v in tags.items() if k.startswith("perf.failed.")}
     for row, why in {**missing, **failed}.items():
@@ -224,8 +225,8 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
         lines += ["", "## Where a scratch epoch goes (batch 64, cProfile)", "",
                   "Own time of each function over one epoch, as a share of the profiled epoch; the profiler's "
                   "per-call cost inflates the Python-level rows, so these locate the time rather than measure it.",
-                  "", "| function | share |", "|---|---|"]
-        lines += [f"| `{name}` | {share:.1%} |" for share, name in prof]
+                  ""]
+        lines += table(["function", "share"], [(f"`{name}`", f"{share:.1%}") for share, name in prof], 2)
     lines += ["", "## Memory of one training epoch (MB)", "",
               "Each engine in a fresh process; the baseline is the process before training (interpreter, "
               "libraries, data), the peak is the highest resident memory inside the training window.", "",

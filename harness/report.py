@@ -3,7 +3,7 @@
 `build(bench_id)` reads the runs of one bench with mlflow.search_runs (through
 harness.tracking) and writes results/report.md, results/summary.csv and PNG plots
 (harness.report_plots), the text by harness.report_markdown. Every number in them is read from
-the store; none is typed by hand, and each is written by harness.report_text.figure.
+the store; none is typed by hand, and each is written by harness.text.figure.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The text of report.md: a table per window (test set, the engines compared, training time,
 resources), then a section per experiment with its network, failures, ONNX check and curves.
 
-Every figure in it is harness.report_text.figure(mean, spread); no line is repeated.
+Every figure in it is harness.text.figure(mean, spread); no line is repeated.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from harness import machine
 from harness import report_plots as plots_rule
 from harness.errors import SpecError
 from harness.report_plots import file_stem
-from harness.report_text import duration, figure, plural, table
 from harness.spec import network_from_dict, set_path
+from harness.text import duration, figure, plural, table
 
 # (summary key = metric key in the child runs, column title), one list per table: each table one window
 TIME = [("train_time_s", "training (s)"), ("median_epoch_s", "median epoch (s)"), ("samples_per_s", "samples/s"),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import bench, report, report_text, tracking
+from harness import bench, report, text, tracking
 from harness.errors import TrackingError
 from tests.test_cli import ROOT, harness
 
@@ -213,7 +213,7 @@ def test_the_report_is_built_from_the_store_and_matches_it(store, tmp_path):
         mine = xor_runs[xor_runs["params.engine"] == engine]
         assert row["train_time_s_mean"] == pytest.approx(mine["metrics.time/train_s"].mean(), rel=1e-12)
         assert row["rss_peak_mb_mean"] == pytest.approx(mine["metrics.resources/rss_peak_mb"].mean(), rel=1e-12)
-        assert report_text.figure(row["train_time_s_mean"], row["train_time_s_std"]) in md
+        assert text.figure(row["train_time_s_mean"], row["train_time_s_std"]) in md
     parents = tracking.bench_runs(store["bench_id"], store["uri"])[0]
     attached = {a.path for a in MlflowClient(store["uri"]).list_artifacts(parents["run_id"].iloc[0], "report")}
     assert "report/report.md" in attached

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness import bench, report, report_plots, tracking
-from harness.report_text import figure, plural
+from harness.text import figure, plural
 from tests.test_bench import write
 from tests.test_cli import ROOT
 

@@ -1,4 +1,5 @@
-"""How the report writes its numbers: one figure format, plurals and markdown tables.
+"""How the harness writes its numbers, shared by report, perf, cli and playground: one figure
+format, a measured range, plurals, durations and markdown tables.
 
 Every measured figure in report.md is `figure(mean, spread)`: the spread rounded to one
 significant digit (two when it begins with 1 or 2, where one digit would misstate it by up to
@@ -48,6 +49,11 @@ def _number(x: float, decimals: int, grouped: bool | None = None) -> str:
     x = round(x, decimals) + 0.0  # + 0.0: no "-0.00"
     comma = "," if (abs(x) >= 1e3 if grouped is None else grouped) else ""
     return f"{x:{comma}.{max(decimals, 0)}f}"
+
+
+def span(mid: float, lo: float, hi: float, fmt: str = "{:,.0f}", unit: str = "") -> str:
+    """A median and its range as `1,234 (1,200–1,250)`; `unit` follows the median alone (`1.23x (1.10–1.30)`)."""
+    return f"{fmt.format(mid)}{unit} ({fmt.format(lo)}–{fmt.format(hi)})"
 
 
 def plural(n: int | float, one: str, many: str | None = None) -> str:
