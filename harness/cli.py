@@ -31,8 +31,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def _parity(args: argparse.Namespace) -> int:
     from harness import spec
-    from harness.parity import TOLERANCES, lockstep
-    from harness.prepare import prepare, threads_for
+    from harness.run.parity import TOLERANCES, lockstep
+    from harness.run.prepare import prepare, threads_for
 
     s = spec.load(args.experiment, args.set)
     param_tol, loss_tol, agree_tol = TOLERANCES[s.training.dtype]
@@ -69,8 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from harness import spec
-    from harness.prepare import threads_for
-    from harness.runner import run
+    from harness.run.prepare import threads_for
+    from harness.run.runner import run
 
     s = spec.load(args.experiment, args.set)
     metric = s.evaluation.metric
@@ -140,13 +140,13 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from harness import bench
+    from harness.run import bench
 
     paths = args.experiments or bench.default_experiments()
     executor = None
     if args.executor == "ray":
         bench.load_all(paths, args.set)  # refuse bad files before starting a cluster
-        from harness.distributed import RayExecutor
+        from harness.run.distributed import RayExecutor
 
         executor = RayExecutor(args.ray_address)
     bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads, executor=executor)
@@ -188,7 +188,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from harness import tracking, ui
+    from harness import tracking
+    from harness.tracking import ui
 
     try:
         ui.serve(tracking.resolve_uri(args.tracking_uri), "127.0.0.1", args.port)
@@ -199,7 +200,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 def _playground(args: argparse.Namespace) -> int:
     from harness import playground
-    from harness.ui import UIError, port_free
+    from harness.tracking.ui import UIError, port_free
 
     if not port_free(args.host, args.port):
         raise UIError(f"port {args.port} on {args.host} is in use (another playground?): stop it or pick "
@@ -219,7 +220,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _perf(args: argparse.Namespace) -> int:
-    from harness import perf, perf_report, tracking
+    from harness import perf, tracking
+    from harness.perf import report as perf_report
 
     networks = {row: Path(f) for row, f in (("conv", args.cnn), ("rnn", args.rnn)) if f}
     perf.check(Path(args.experiment), Path(args.xor), *networks.values())  # before the store: nothing written
@@ -241,7 +243,7 @@ def _perf(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from harness import server
+    from harness.tracking import server
 
     pg = None
     backend = args.backend_store_uri

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import bench, report, text, tracking
+from harness import report, text, tracking
 from harness.errors import TrackingError
+from harness.run import bench
 from tests.test_cli import ROOT, harness
 
 

@@ -4,7 +4,7 @@ import pytest
 from harness import spec
 from harness.engines import ENGINE_NAMES, engine_class, epoch_batches, pin_threads
 from harness.errors import SpecError
-from harness.prepare import prepare
+from harness.run.prepare import prepare
 
 
 def test_the_registry_names_both_engines_and_refuses_others():

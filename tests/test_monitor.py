@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from harness.monitor import Monitor
+from harness.run.monitor import Monitor
 
 
 def test_a_busy_loop_shows_one_core_near_100_percent():
@@ -40,7 +40,7 @@ def test_cpu_percent_never_exceeds_the_cores_even_over_tiny_windows():
 
 
 def test_peak_rates_span_at_least_half_a_second():
-    from harness.monitor import _peak_rates
+    from harness.run.monitor import _peak_rates
 
     # one tick (10 ms of CPU) landing between two samples 10 ms apart reads 100% there; over 0.5 s it is 2%
     samples = [(i * 0.01, 0.0 if i < 50 else 0.01, 0.0, 0, 1) for i in range(120)]
@@ -96,7 +96,7 @@ def test_a_window_of_a_few_milliseconds_reads_its_true_cpu_share():
     hundred; the nanosecond clock at the edges makes every one read about one core."""
     import time
 
-    from harness.monitor import Monitor
+    from harness.run.monitor import Monitor
 
     for _ in range(5):
         m = Monitor(interval=0.05)

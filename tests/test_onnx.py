@@ -7,7 +7,7 @@ from harness.engines import engine_class
 from harness.errors import ModelFileError
 from harness.evaluate import evaluate
 from harness.onnx_runtime import predict_onnx
-from harness.prepare import prepare
+from harness.run.prepare import prepare
 from harness.scratch import Network
 from tests.test_cli import ROOT, harness
 

@@ -104,8 +104,8 @@ def test_real_mnist_rows_in_float64_and_float32(mnist_ready):
     import torch
 
     from harness.engines import pin_threads
-    from harness.parity import lockstep
-    from harness.prepare import prepare
+    from harness.run.parity import lockstep
+    from harness.run.prepare import prepare
     from tests.test_cli import ROOT
 
     path = ROOT / "experiments" / "mnist_rnn.toml"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from harness import perf, perf_report, spec
+from harness import perf, spec
+from harness.perf import report as perf_report
 from tests.test_cli import ROOT
 
 

@@ -8,8 +8,8 @@ import pytest
 from harness import cli, spec
 from harness.data import DATASETS, load, plane
 from harness.errors import DataError, SpecError
-from harness.prepare import prepare
-from harness.runner import run
+from harness.run.prepare import prepare
+from harness.run.runner import run
 from tests.test_cli import ROOT
 
 CIRCLE = """

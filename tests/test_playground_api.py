@@ -2,7 +2,7 @@
 
 Each test asserts an outcome: the settings refused with the experiment file's own message,
 both engines reaching full test accuracy on the default network, the exported file repeating
-the session's test loss through `harness.runner.run`, and a save landing in the store.
+the session's test loss through `harness.run.runner.run`, and a save landing in the store.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def play_epochs(server, sid: str, epochs: int) -> dict:
 
 
 def test_the_exported_file_repeats_the_session_through_harness_run(server, tmp_path):
-    from harness.runner import run
+    from harness.run.runner import run
 
     settings = {"dataset": "spiral", "noise": 0.1, "features": ["x1", "x2", "sin(x1)", "sin(x2)"], "hidden": [6, 4],
                 "activation": "tanh", "init": "xavier_normal", "optimizer": "adam", "learning_rate": 0.02,
@@ -441,7 +441,7 @@ def test_save_and_export_read_one_lab_even_when_new_settings_land_between_reads(
         return lab
 
     monkeypatch.setattr(Session, "lab", property(lab_then_new_settings))
-    monkeypatch.setattr("harness.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
+    monkeypatch.setattr("harness.run.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
     r = api(server, "GET", f"/api/sessions/{sid}/experiment.toml")
     assert r.status_code == 200 and tomllib.loads(r.text)["training"]["epochs"] == 2
     r = api(server, "POST", f"/api/sessions/{sid}/save")  # read the lab twice: an IndexError, a 500
@@ -471,7 +471,7 @@ def test_a_save_runs_once_however_many_clicks_and_always_ends(server, monkeypatc
         release.wait(WAIT_S)
         return "bench-id", [object()]
 
-    monkeypatch.setattr("harness.bench.bench", bench_with_an_odd_outcome)
+    monkeypatch.setattr("harness.run.bench.bench", bench_with_an_odd_outcome)
     with ThreadPoolExecutor(8) as pool:
         codes = sorted(pool.map(lambda _: api(server, "POST", f"/api/sessions/{sid}/save").status_code, range(8)))
     assert codes == [202] + [409] * 7
@@ -487,7 +487,7 @@ def test_the_saver_keeps_a_bounded_number_of_finished_saves(server, monkeypatch)
     from harness.playground import saving
 
     monkeypatch.setattr(saving, "KEEP_FINISHED", 2)
-    monkeypatch.setattr("harness.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
+    monkeypatch.setattr("harness.run.bench.bench", lambda paths, uri, out: (_ for _ in ()).throw(SpecError("no store")))
     saver = saving.Saver(server["uri"])
     for sid in ("a", "b", "c", "d", "a"):
         saver.start(sid, "", "x", 1, {})

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import bench, report, report_plots, tracking
+from harness import report, tracking
+from harness.report import plots as report_plots
+from harness.run import bench
 from harness.text import figure, plural
 from tests.test_bench import write
 from tests.test_cli import ROOT

@@ -2,7 +2,8 @@
 
 import pytest
 
-from harness import bench, cli
+from harness import cli
+from harness.run import bench
 from tests.test_bench import DIVERGES, write
 
 

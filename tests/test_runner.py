@@ -4,8 +4,8 @@ import signal
 import pytest
 
 from harness import spec
-from harness.isolation import ChildError, RunFailed, run_isolated
-from harness.runner import TrainingDiverged, run
+from harness.run.isolation import ChildError, RunFailed, run_isolated
+from harness.run.runner import TrainingDiverged, run
 from tests.test_cli import ROOT
 
 EXPERIMENTS = ROOT / "experiments"
@@ -105,7 +105,7 @@ def test_data_holding_nan_is_refused_before_training_not_blamed_on_the_learning_
 
     from harness.data.base import Dataset
     from harness.errors import DataError
-    from harness.prepare import _check_finite
+    from harness.run.prepare import _check_finite
 
     x = np.zeros((4, 2))
     x[2, 1] = np.nan

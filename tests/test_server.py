@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import requests
 
-from harness import bench, report, server
+from harness import report
 from harness.evaluate import evaluate
+from harness.run import bench
+from harness.tracking import server
 from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.server
@@ -111,7 +113,7 @@ def ray_cluster():
 
 
 def test_the_ray_executor_records_the_same_runs_as_the_local_one(live, ray_cluster):
-    from harness.distributed import RayExecutor
+    from harness.run.distributed import RayExecutor
 
     executor = RayExecutor()
     assert executor.cpus_per_task == 2  # a whole node each
@@ -131,7 +133,7 @@ def test_the_ray_executor_records_the_same_runs_as_the_local_one(live, ray_clust
 
 
 def test_a_failing_ray_task_marks_its_run_failed_and_the_bench_goes_on(live, ray_cluster, tmp_path):
-    from harness.distributed import RayExecutor
+    from harness.run.distributed import RayExecutor
 
     text = (ROOT / "experiments" / "addition_linear.toml").read_text().replace(
         "learning_rate = 0.1", "learning_rate = 1e6").replace("seeds = [0, 1, 2]", "seeds = [0]")

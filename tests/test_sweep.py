@@ -3,8 +3,9 @@
 import mlflow
 import pytest
 
-from harness import bench, report, spec
+from harness import report, spec
 from harness.errors import SpecError
+from harness.run import bench
 from tests.test_cli import ROOT
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 30").replace(

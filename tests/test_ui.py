@@ -59,7 +59,7 @@ def test_an_empty_store_is_named_the_ui_says_when_ready_and_sigterm_stops_the_wh
         while _alive(proc.pid) and time.monotonic() < deadline:  # the group: launcher and server
             time.sleep(0.2)
         assert not _alive(proc.pid), "a process of the UI outlived harness ui"
-        from harness.ui import port_free
+        from harness.tracking.ui import port_free
 
         assert port_free("127.0.0.1", port)
         left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])

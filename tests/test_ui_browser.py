@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from harness import bench
+from harness.run import bench
 from tests.browser import free_port
 from tests.test_cli import ROOT
 

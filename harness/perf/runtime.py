@@ -1,5 +1,5 @@
 """What one runtime's process measures for `harness perf`: the side of the method that runs
-in the fresh process of each repeat (see harness/perf.py for the whole method).
+in the fresh process of each repeat (see harness.perf for the whole method).
 
 Each task warms up first and then times whole units: one whole epoch for training, at least
 `Method.min_window_s` of steps for XOR, whole passes over the test set for inference.
@@ -20,7 +20,7 @@ from harness import machine
 from harness import spec as specs
 from harness.batches import epoch_batches
 from harness.engines import engine_class, pin_threads
-from harness.prepare import RunInputs, prepare
+from harness.run.prepare import RunInputs, prepare
 
 TRAIN_BATCHES = (64, 256)
 INFER_BATCHES = (256, 1024)
@@ -88,7 +88,7 @@ def _train_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, met
                                            lambda plan, p=p: p.slice_batches(inputs.x_train, inputs.y_train, plan))
             predict = p.predict
         else:  # sklearn: its own shuffling, one partial_fit an epoch
-            from harness.peers import SklearnMLP
+            from harness.perf.peers import SklearnMLP
 
             m = SklearnMLP(s, b, inputs.seed)
             warm_rows = max(1, int(len(inputs.x_train) * method.warmup_share))

@@ -2,7 +2,7 @@
 
 `build(bench_id)` reads the runs of one bench with mlflow.search_runs (through
 harness.tracking) and writes results/report.md, results/summary.csv and PNG plots
-(harness.report_plots), the text by harness.report_markdown. Every number in them is read from
+(harness.report.plots), the text by harness.report.markdown. Every number in them is read from
 the store; none is typed by hand, and each is written by harness.text.figure.
 """
 
@@ -18,8 +18,8 @@ import pandas as pd
 
 from harness import tracking
 from harness.errors import HarnessError, NothingToReport, SpecError
-from harness.report_markdown import RESOURCES, TIME, markdown, perf_agreement
-from harness.report_plots import curves_plot, resources_plot
+from harness.report.markdown import RESOURCES, TIME, markdown, perf_agreement
+from harness.report.plots import curves_plot, resources_plot
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.engines import engine_class, pin_threads
 from harness.metrics import get as get_metric
-from harness.prepare import RunInputs
+from harness.run.prepare import RunInputs
 
 # Default tolerances per dtype: (max |parameter difference|, max relative loss difference, min agreement)
 TOLERANCES = {"float64": (1e-6, 1e-6, 1.0), "float32": (1e-2, 1e-3, 0.99)}

@@ -67,7 +67,7 @@ class RayExecutor:
 
 def _remote_run(uri: str, bench_id: str, raw_spec: dict, engine: str, seed: int, threads: int, run_id: str):
     """In a Ray worker: run one (engine, seed) in a fresh process and log it into the run `run_id`."""
-    from harness.bench import run_one
+    from harness.run.bench import run_one
 
     tracking.quiet()
     uri = tracking.connect(uri)

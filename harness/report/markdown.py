@@ -12,9 +12,9 @@ import math
 import pandas as pd
 
 from harness import machine
-from harness import report_plots as plots_rule
 from harness.errors import SpecError
-from harness.report_plots import file_stem
+from harness.report import plots as plots_rule
+from harness.report.plots import file_stem
 from harness.spec import network_from_dict, set_path
 from harness.text import duration, figure, plural, table
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from harness import layers as table
 from harness import machine
 from harness import spec as specs
-from harness.perf_runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
-from harness.prepare import threads_for
+from harness.perf.runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
+from harness.run.prepare import threads_for
 
 __all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "measure", "ratio", "spread"]
 
@@ -60,7 +60,7 @@ def infer_flops_per_sample(network: specs.NetworkSpec) -> int:
 
 def _in_fresh_process(target, *args, timeout: float = 900):
     """target(conn, *args) in a fresh spawned process; what it sent, or RuntimeError with its error."""
-    from harness.isolation import fresh_process
+    from harness.run.isolation import fresh_process
 
     with fresh_process(target, *args) as (proc, conn):
         if not conn.poll(timeout):
@@ -155,7 +155,7 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
 
 def check(*files: Path) -> None:
     """A clear error now for a bad file or a dataset not fetched, not a traceback in a worker."""
-    from harness.bench import load_all
+    from harness.run.bench import load_all
 
     for f in files:
         load_all([f], ())
@@ -165,7 +165,7 @@ def _unavailable(spec: specs.ExperimentSpec, runtimes: tuple[str, ...]) -> dict[
     """Rows that cannot run here, and why."""
     out = {}
     if "sklearn" in runtimes:
-        from harness import peers
+        from harness.perf import peers
 
         why = peers.available() or peers.unsupported(spec)
         if why:
@@ -180,7 +180,7 @@ def _unavailable(spec: specs.ExperimentSpec, runtimes: tuple[str, ...]) -> dict[
 def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
     """Memory of one training epoch, each engine in its own fresh process: the baseline before
     training (imports, data), the peak inside the training window, and the difference."""
-    from harness.isolation import run_isolated
+    from harness.run.isolation import run_isolated
 
     one = specs.from_dict(spec.to_dict(), ["training.epochs=1"])
     out = {}

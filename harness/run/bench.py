@@ -21,10 +21,10 @@ from harness import spec as specs
 from harness import tracking
 from harness.data import DATASETS
 from harness.errors import HarnessError, SpecError
-from harness.isolation import run_isolated
 from harness.metrics import get as get_metric
-from harness.prepare import check_fits, threads_for
-from harness.runner import RunResult
+from harness.run.isolation import run_isolated
+from harness.run.prepare import check_fits, threads_for
+from harness.run.runner import RunResult
 from harness.tracking.store import StoreWriteError
 
 MONITOR = {"interval": 0.05}

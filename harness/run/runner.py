@@ -5,7 +5,7 @@ its last step; evaluation on the test set is timed on its own; time-to-target is
 training plus evaluation time up to the first evaluation that reaches the target. Data
 loading, model construction and everything logged happen outside these clocks.
 
-`run` works in the calling process; `harness.isolation.run_isolated` runs it in a fresh
+`run` works in the calling process; `harness.run.isolation.run_isolated` runs it in a fresh
 spawned process, so that one engine's imports, threads and memory never touch another's figures.
 """
 
@@ -26,7 +26,7 @@ from harness.engines import engine_class, pin_threads
 from harness.errors import HarnessError, ModelFileError
 from harness.metrics import Metric
 from harness.metrics import get as get_metric
-from harness.prepare import RunInputs, prepare, threads_for
+from harness.run.prepare import RunInputs, prepare, threads_for
 from harness.spec import ExperimentSpec
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.runner import EpochCallback, RunResult, run
+from harness.run.runner import EpochCallback, RunResult, run
 from harness.spec import ExperimentSpec
 
 
@@ -26,7 +26,7 @@ def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | No
            export_dir: str | None):
     monitor = None
     if monitor_args is not None:
-        from harness.monitor import Monitor
+        from harness.run.monitor import Monitor
 
         monitor = Monitor(**monitor_args)
     try:
