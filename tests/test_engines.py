@@ -27,10 +27,11 @@ def test_epoch_batches_cover_every_sample_once_in_a_seeded_order():
 
 def test_pin_threads_sets_and_reports_both_pools():
     import torch
+    from threadpoolctl import threadpool_limits
 
-    info = pin_threads(1, ("scratch", "torch"))
+    limit, info = pin_threads(1, ("scratch", "torch"))
     assert info["requested"] == 1 and info["torch"] == 1 and torch.get_num_threads() == 1
-    assert info.get("numpy_blas", 1) == 1
+    assert info.get("numpy_blas", 1) == 1 and isinstance(limit, threadpool_limits)  # the caller keeps the limit
 
 
 def xor_spec(**training):

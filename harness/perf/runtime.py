@@ -202,7 +202,7 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
     """A runtime's process: pin threads, load data, measure its tasks, send back figures and its machine record."""
     try:
         engines = [runtime] if runtime in ENGINES else (["torch"] if runtime.startswith("torch") else [])
-        pin_threads(threads, engines)
+        limit, _ = pin_threads(threads, engines)  # kept while this process measures
         inputs = prepare(spec, 0)
         out: dict[str, float] = {}
         for task in tasks:

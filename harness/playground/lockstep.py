@@ -78,7 +78,7 @@ class Lab:
         self.spec = spec
         self.seed = spec.bench.seeds[0]
         self.task = task(spec.data.dataset)
-        pin_threads(threads_for(spec), ENGINES)
+        self.limit, _ = pin_threads(threads_for(spec), ENGINES)  # kept as long as the lab
         self.inputs = prepare(spec, self.seed)
         self.metric = get_metric(spec.evaluation.metric)
         self.engines = {name: engine_class(name)(spec.network, spec.training, self.inputs.initial)

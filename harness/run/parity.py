@@ -32,7 +32,7 @@ class Divergence:
 def lockstep(inputs: RunInputs, epochs: int | None = None, threads: int = 1) -> Iterator[Divergence]:
     """Train scratch and torch on the same batches; after each epoch, yield how far apart they are."""
     spec = inputs.spec
-    pin_threads(threads, ("scratch", "torch"))
+    limit, _ = pin_threads(threads, ("scratch", "torch"))  # kept while the generator runs
     scratch = engine_class("scratch")(spec.network, spec.training, inputs.initial)
     torch_ = engine_class("torch")(spec.network, spec.training, inputs.initial)
     metric = get_metric(spec.evaluation.metric)

@@ -115,7 +115,7 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     """
     inputs = prepare(spec, seed)
     n_threads = threads_for(spec, threads)
-    thread_info = pin_threads(n_threads, (engine,))
+    limit, thread_info = pin_threads(n_threads, (engine,))  # kept to the end of the run
     cls = engine_class(engine)
     model = cls(spec.network, spec.training, inputs.initial)
     record = {**machine.record(), **{(f"build.{k}" if "." in k else f"version.{k}"): v
