@@ -67,7 +67,7 @@ def test_only_the_reference_package_imports_torch():
     """DESIGN.md's import rule: torch lives in harness/reference/ alone (the rest asks it by name)."""
     import re
 
-    from tests.test_cli import ROOT
+    from tests.cli.test_cli import ROOT
 
     pattern = re.compile(r"^\s*(import torch|from torch)\b", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")

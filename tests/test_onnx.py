@@ -9,7 +9,7 @@ from harness.evaluate import evaluate
 from harness.onnx_runtime import predict_onnx
 from harness.run.prepare import prepare
 from harness.scratch import Network
-from tests.test_cli import ROOT, harness
+from tests.cli.test_cli import ROOT, harness
 
 ALL_ACTIVATIONS = ('[{units=12, activation="gelu"}, {units=10, activation={name="leaky_relu", slope=0.2}},'
                    ' {units=9, activation={name="elu", alpha=0.7}}, {units=8, activation="softplus"},'

@@ -205,7 +205,7 @@ def test_training_trajectories_stay_together_for_200_steps(seed, optimizer, lr_d
 def test_one_epoch_of_real_mnist_in_float32(mnist_ready):
     from harness.run.parity import lockstep
     from harness.run.prepare import prepare
-    from tests.test_cli import ROOT
+    from tests.cli.test_cli import ROOT
 
     inputs = prepare(spec.load(ROOT / "experiments" / "mnist.toml"), seed=0)
     (d,) = list(lockstep(inputs, epochs=1, threads=2))

@@ -106,7 +106,7 @@ def test_real_mnist_rows_in_float64_and_float32(mnist_ready):
     from harness.engines import pin_threads
     from harness.run.parity import lockstep
     from harness.run.prepare import prepare
-    from tests.test_cli import ROOT
+    from tests.cli.test_cli import ROOT
 
     path = ROOT / "experiments" / "mnist_rnn.toml"
     exact = prepare(spec.load(path, ['training.dtype="float64"', "data.train_size=6400"]), seed=0)

@@ -11,7 +11,7 @@ import psutil
 
 from harness import tracking
 from tests.browser import free_port, wait_for_http
-from tests.test_cli import harness
+from tests.cli.test_cli import harness
 
 
 def test_a_missing_store_is_refused_and_not_created(tmp_path):

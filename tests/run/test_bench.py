@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from harness import report, text, tracking
 from harness.errors import TrackingError
 from harness.run import bench
-from tests.test_cli import ROOT, harness
+from tests.cli.test_cli import ROOT, harness
 
 
 def write(folder, name, text):

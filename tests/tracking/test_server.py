@@ -14,7 +14,7 @@ from harness import report
 from harness.evaluate import evaluate
 from harness.run import bench
 from harness.tracking import server
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 pytestmark = pytest.mark.server
 

@@ -2,9 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_spec import XOR
+from tests.spec.test_spec import XOR
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XOR_FILE = str(ROOT / "experiments" / "xor.toml")
 SUBCOMMANDS = ["check", "run", "parity", "bench", "report", "evaluate", "perf", "data", "ui", "playground"]
 

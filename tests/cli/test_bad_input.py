@@ -13,7 +13,7 @@ from harness import cli
 from harness.data import mnist
 from harness.scratch import Network
 from harness.spec import network_from_dict
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text()
 MNIST = (ROOT / "experiments" / "mnist.toml").read_text()

@@ -21,7 +21,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from harness import tracking
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text()
 # one engine and many seeds: the bench is still going when the first run has finished

@@ -6,7 +6,7 @@ import pytest
 from harness import spec
 from harness.run.isolation import ChildError, RunFailed, run_isolated
 from harness.run.runner import TrainingDiverged, run
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 EXPERIMENTS = ROOT / "experiments"
 

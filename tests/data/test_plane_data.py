@@ -10,7 +10,7 @@ from harness.data import DATASETS, load, plane
 from harness.errors import DataError, SpecError
 from harness.run.prepare import prepare
 from harness.run.runner import run
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 CIRCLE = """
 name = "circle"

@@ -6,7 +6,7 @@ import pytest
 from harness import report, spec
 from harness.errors import SpecError
 from harness.run import bench
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 30").replace(
     "seeds = [0, 1, 2]", "seeds = [0]")

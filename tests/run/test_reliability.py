@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from harness import spec, tracking
 from harness.errors import HarnessError
 from harness.run.runner import run
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 SLOW_ADDITION = (ROOT / "experiments" / "addition.toml").read_text().replace("epochs = 200", "epochs = 100000")
 

@@ -16,7 +16,7 @@ import pytest
 
 from harness.run import bench
 from tests.browser import free_port
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 pytestmark = pytest.mark.browser
 RUNS = [f"{engine} seed {seed}" for engine in ("scratch", "torch") for seed in (0, 1, 2)]

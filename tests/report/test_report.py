@@ -11,8 +11,8 @@ from harness import report, tracking
 from harness.report import plots as report_plots
 from harness.run import bench
 from harness.text import figure, plural
-from tests.test_bench import write
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
+from tests.run.test_bench import write
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 150").replace(
     "seeds = [0, 1, 2]", "seeds = [0, 1]")

@@ -4,7 +4,7 @@ import pytest
 
 from harness import perf, spec
 from harness.perf import report as perf_report
-from tests.test_cli import ROOT
+from tests.cli.test_cli import ROOT
 
 
 def test_flop_counts_of_the_mnist_network():

@@ -4,7 +4,7 @@ import pytest
 
 from harness import cli
 from harness.run import bench
-from tests.test_bench import DIVERGES, write
+from tests.run.test_bench import DIVERGES, write
 
 
 def report(capsys, *argv):
@@ -31,7 +31,7 @@ def test_a_bench_whose_every_run_failed_is_reported_as_such(failed_store, tmp_pa
 
 def test_a_bench_still_running_is_reported_as_far_as_it_got(tmp_path, capsys):
     from harness import spec, tracking
-    from tests.test_bench import XOR
+    from tests.run.test_bench import XOR
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     s = spec.load(write(tmp_path, "xor", XOR))
