@@ -23,10 +23,8 @@ from typing import Any
 
 from harness import catalog
 from harness import layers as table
-from harness.data import DATASETS
 from harness.errors import SpecError
 from harness.layers import ActivationSpec, LayerSpec
-from harness.metrics import METRICS
 from harness.spec.network import MAX_WIDTH, NetworkSpec, plain_network, read_network
 from harness.spec.overrides import apply_override, normalize, set_path
 from harness.spec.sections import (
@@ -141,6 +139,11 @@ def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str
 
 
 def _registries() -> dict[str, Mapping[str, Any]]:
+    # Imported here, not at the top: the datasets and metrics bring NumPy, which `harness check` needs
+    # only once a file is read (the engines' names are catalog's, so that no engine is imported).
+    from harness.data import DATASETS
+    from harness.metrics import METRICS
+
     return {"activation": catalog.ACTIVATIONS, "initializer": dict.fromkeys(catalog.INITIALIZERS),
             "loss": catalog.LOSSES, "optimizer": catalog.OPTIMIZERS, "dataset": DATASETS,
             "engine": catalog.ENGINE_NAMES, "metric": METRICS, "layer": table.KINDS}
