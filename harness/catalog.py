@@ -51,3 +51,10 @@ OPTIMIZERS: dict[str, MappingProxyType] = {
 
 INITIALIZERS: tuple[str, ...] = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "uniform01",
                                  "torch_default")
+
+# engine -> "module:Class"; `harness.engines` imports it only when asked for, so that naming an engine never
+# imports torch (and the spec can check an engine's name without importing any engine).
+ENGINE_NAMES: dict[str, str] = {
+    "scratch": "harness.scratch.engine:ScratchEngine",
+    "torch": "harness.reference.engine:TorchEngine",
+}

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness.batches import epoch_batches
+from harness.catalog import ENGINE_NAMES
 from harness.errors import SpecError, unknown_name
 from harness.spec import NetworkSpec, TrainingSpec
 
@@ -56,13 +57,6 @@ class Engine(Protocol):
         """Versions of the libraries the engine runs on."""
 
 
-# name -> "module:Class"; imported only when asked for, so that naming an engine never imports torch.
-ENGINE_NAMES: dict[str, str] = {
-    "scratch": "harness.scratch.engine:ScratchEngine",
-    "torch": "harness.reference.engine:TorchEngine",
-}
-
-
 def engine_class(name: str) -> type[Engine]:
     try:
         module, _, cls = ENGINE_NAMES[name].partition(":")
@@ -71,19 +65,17 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
-_limits: list[Any] = []  # threadpoolctl limiters kept alive: a limit lasts while its object does
-
-
-def pin_threads(n: int, engines: Iterable[str] = ()) -> dict[str, Any]:
-    """Pin NumPy's BLAS (threadpoolctl) and each named engine's pool to `n` threads; what was set."""
+def pin_threads(n: int, engines: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """Pin NumPy's BLAS (threadpoolctl) and each named engine's pool to `n` threads: the BLAS limiter,
+    which the caller keeps for as long as the limit should hold (its `restore_original_limits()`
+    undoes it), and what was set."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    _limits.clear()
-    _limits.append(threadpool_limits(limits=n))
+    limit = threadpool_limits(limits=n)
     info: dict[str, Any] = {"requested": n}  # thread counts only: the libraries' versions are in the machine record
     blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     if blas:
         info["numpy_blas"] = blas[0].get("num_threads")
     for name in engines:
         info.update(engine_class(name).set_threads(n))
-    return info
+    return limit, info

@@ -4,7 +4,7 @@ import pytest
 from harness import spec
 from harness.engines import ENGINE_NAMES, engine_class, epoch_batches, pin_threads
 from harness.errors import SpecError
-from harness.prepare import prepare
+from harness.run.prepare import prepare
 
 
 def test_the_registry_names_both_engines_and_refuses_others():
@@ -27,10 +27,11 @@ def test_epoch_batches_cover_every_sample_once_in_a_seeded_order():
 
 def test_pin_threads_sets_and_reports_both_pools():
     import torch
+    from threadpoolctl import threadpool_limits
 
-    info = pin_threads(1, ("scratch", "torch"))
+    limit, info = pin_threads(1, ("scratch", "torch"))
     assert info["requested"] == 1 and info["torch"] == 1 and torch.get_num_threads() == 1
-    assert info.get("numpy_blas", 1) == 1
+    assert info.get("numpy_blas", 1) == 1 and isinstance(limit, threadpool_limits)  # the caller keeps the limit
 
 
 def xor_spec(**training):
@@ -66,7 +67,7 @@ def test_only_the_reference_package_imports_torch():
     """DESIGN.md's import rule: torch lives in harness/reference/ alone (the rest asks it by name)."""
     import re
 
-    from tests.test_cli import ROOT
+    from tests.cli.test_cli import ROOT
 
     pattern = re.compile(r"^\s*(import torch|from torch)\b", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")

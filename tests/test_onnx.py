@@ -5,11 +5,11 @@ import pytest
 from harness import spec
 from harness.engines import engine_class
 from harness.errors import ModelFileError
-from harness.onnx.evaluate import evaluate
 from harness.onnx.runtime import predict_onnx
-from harness.prepare import prepare
+from harness.run.evaluate import evaluate
+from harness.run.prepare import prepare
 from harness.scratch import Network
-from tests.test_cli import ROOT, harness
+from tests.cli.test_cli import ROOT, harness
 
 ALL_ACTIVATIONS = ('[{units=12, activation="gelu"}, {units=10, activation={name="leaky_relu", slope=0.2}},'
                    ' {units=9, activation={name="elu", alpha=0.7}}, {units=8, activation="softplus"},'

@@ -15,7 +15,7 @@ from harness.data import mnist
 from harness.errors import ModelFileError
 from harness.onnx.runtime import predict_onnx
 from harness.scratch import Network
-from tests.test_cli import ROOT, harness
+from tests.cli.test_cli import ROOT, harness
 
 # one network per kind (and LeNet with all of them): strides, padding, non-square and overlapping windows
 NETS = {

@@ -205,9 +205,9 @@ def test_training_trajectories_stay_together_for_200_steps(seed, optimizer, lr_d
 
 @pytest.mark.slow
 def test_one_epoch_of_real_mnist_in_float32(mnist_ready):
-    from harness.parity import lockstep
-    from harness.prepare import prepare
-    from tests.test_cli import ROOT
+    from harness.run.parity import lockstep
+    from harness.run.prepare import prepare
+    from tests.cli.test_cli import ROOT
 
     inputs = prepare(spec.load(ROOT / "experiments" / "mnist.toml"), seed=0)
     (d,) = list(lockstep(inputs, epochs=1, threads=2))

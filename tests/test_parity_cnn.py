@@ -95,9 +95,9 @@ def test_real_mnist_cnn_agrees_to_rounding_in_float64_and_as_well_as_torch_with_
     torch against itself on another thread count already disagrees on ~1.5% of the test set:
     scratch against torch must agree at least about as well as that."""
     from harness.engines import pin_threads
-    from harness.parity import lockstep
-    from harness.prepare import prepare
-    from tests.test_cli import ROOT
+    from harness.run.parity import lockstep
+    from harness.run.prepare import prepare
+    from tests.cli.test_cli import ROOT
 
     path = ROOT / "experiments" / "mnist_cnn.toml"
     exact = prepare(spec.load(path, ['training.dtype="float64"', "data.train_size=6400"]), seed=0)

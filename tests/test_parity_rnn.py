@@ -104,9 +104,9 @@ def test_real_mnist_rows_in_float64_and_float32(mnist_ready):
     import torch
 
     from harness.engines import pin_threads
-    from harness.parity import lockstep
-    from harness.prepare import prepare
-    from tests.test_cli import ROOT
+    from harness.run.parity import lockstep
+    from harness.run.prepare import prepare
+    from tests.cli.test_cli import ROOT
 
     path = ROOT / "experiments" / "mnist_rnn.toml"
     exact = prepare(spec.load(path, ['training.dtype="float64"', "data.train_size=6400"]), seed=0)

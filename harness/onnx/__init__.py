@@ -7,7 +7,7 @@ its spec, its tensors by name (torch's `layers.i.weight`) and its dtype, never a
 - folding.py: constants and shape programs; fusions.py: bias, activation and Softplus fusion;
 - activations.py: each activation's ONNX operator (`ONNX_OPS`);
 - layers/: one module per layer kind, its writer and its reader(s) (`WRITERS`, `READERS`);
-- runtime.py: running a file with onnxruntime; evaluate.py: `harness evaluate`.
+- runtime.py: running a file with onnxruntime (`harness evaluate` is harness/run/evaluate.py).
 onnx and onnxruntime are imported inside the functions that use them.
 """
 

@@ -39,7 +39,7 @@ from harness.playground import settings as page_settings
 from harness.playground.lockstep import Lab
 from harness.playground.saving import Saver, SaveUnderWay, shown_uri
 from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
-from harness.report_text import plural
+from harness.text import plural
 
 STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 15.0

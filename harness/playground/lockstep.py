@@ -1,7 +1,7 @@
 """Both engines on one 2-D experiment, trained epoch by epoch in lockstep, and what the page draws.
 
 A `Lab` is what `harness run` does for one engine, done for both at once: the inputs come
-from `harness.prepare.prepare` (the same data, initial parameters and batch order as a run of
+from `harness.run.prepare.prepare` (the same data, initial parameters and batch order as a run of
 that seed), each epoch trains scratch and then torch on the same batches and evaluates both on
 the test set, so epoch n of a lab is epoch n of `harness run` on its experiment file. On top it
 predicts over a grid of the plane (the heat maps), compares the engines, and reads each hidden
@@ -24,8 +24,8 @@ from harness.data import plane
 from harness.engines import engine_class, pin_threads
 from harness.metrics import get as get_metric
 from harness.playground.settings import ENGINES, task
-from harness.prepare import prepare, threads_for
-from harness.runner import TrainingDiverged
+from harness.run.prepare import prepare, threads_for
+from harness.run.runner import TrainingDiverged
 from harness.scratch.network import Network
 from harness.spec import ExperimentSpec
 
@@ -78,7 +78,7 @@ class Lab:
         self.spec = spec
         self.seed = spec.bench.seeds[0]
         self.task = task(spec.data.dataset)
-        pin_threads(threads_for(spec), ENGINES)
+        self.limit, _ = pin_threads(threads_for(spec), ENGINES)  # kept as long as the lab
         self.inputs = prepare(spec, self.seed)
         self.metric = get_metric(spec.evaluation.metric)
         self.engines = {name: engine_class(name)(spec.network, spec.training, self.inputs.initial)

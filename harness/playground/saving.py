@@ -1,6 +1,6 @@
 """Saving a session to MLflow: its experiment file, with the epochs played, run by `harness bench`.
 
-Nothing here logs by itself: the session's file goes through `harness.bench.bench`, so the
+Nothing here logs by itself: the session's file goes through `harness.run.bench.bench`, so the
 saved runs are exactly what `harness bench FILE` logs (a parent run, a child per engine in a
 fresh process, params, curves, ONNX models), and since a lab's epoch n is the runner's epoch n,
 their final figures are the page's. Saves run one at a time, each in a thread of its own.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import bench
 from harness.errors import HarnessError
+from harness.run import bench
 from harness.tracking import resolve_uri
 
 SAME = 1e-9  # a saved figure within this of the page's is the page's (float64 runs repeat bitwise)

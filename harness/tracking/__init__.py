@@ -2,7 +2,8 @@
 
 store.py says which store and keeps it true (busy timeout, schema lock, retries, orphan
 runs); runs.py writes the runs of a bench and of a perf measurement; read.py reads them
-back for the report and for `harness evaluate`.
+back for the report and for `harness evaluate`; ui.py serves the MLflow UI on a store and
+server.py a shared MLflow server on PostgreSQL (both imported only by their commands).
 """
 
 from harness.errors import TrackingError

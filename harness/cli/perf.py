@@ -1,0 +1,51 @@
+"""`harness perf`: measure the engines and their peers, log the figures, write results/perf.md and print
+the targets."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from harness.cli.common import THREADS, add_tracking_uri, bounded
+
+NAME = "perf"
+HELP = "measure both engines against each other and the machine's matmul peak"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", default="experiments/mnist.toml", help="the network to measure")
+    p.add_argument("--xor", default="experiments/xor.toml", help="the tiny network for per-step overhead")
+    p.add_argument("--cnn", default="experiments/mnist_cnn.toml",
+                   help="the network of the convolutional row ('' to leave the row out)")
+    p.add_argument("--rnn", default="experiments/mnist_rnn.toml",
+                   help="the network of the recurrent row ('' to leave the row out)")
+    p.add_argument("--threads", type=THREADS, help="threads for every engine (default: the file's)")
+    p.add_argument("--repeats", type=bounded(1, 100), default=5,
+                   help="repeats, each a fresh process per runtime (median, min-max)")
+    p.add_argument("--out", default="results", help="folder for perf.md")
+    p.add_argument("--readme", help="also rewrite this README's block between its perf-headline markers")
+    add_tracking_uri(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import perf, tracking
+    from harness.perf import report as perf_report
+
+    networks = {row: Path(f) for row, f in (("conv", args.cnn), ("rnn", args.rnn)) if f}
+    perf.check(Path(args.experiment), Path(args.xor), *networks.values())  # before the store: nothing written
+    tracking.quiet()
+    uri = tracking.connect(args.tracking_uri)
+    metrics, settings, tags = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats,
+                                           networks=networks)
+    run_id = tracking.log_perf(metrics, settings, uri, tags)
+    stored, params, stored_tags = tracking.read_run(run_id, uri)  # the report shows what the store holds
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    path = perf_report.write(run_id, stored, params, stored_tags, args.out, date, args.readme)
+    tracking.attach_report([run_id], [path], uri)
+    print(f"\n{'target':80} {'measured':>26}  met")
+    for target, value, ok in perf_report.targets(stored):
+        print(f"{target[:80]:80} {value[:26]:>26}  {'-' if ok is None else 'yes' if ok else 'NO'}")
+    print(f"\nwritten to {path}" + (f" and {args.readme}'s headline" if args.readme else "")
+          + f"; logged as run {run_id} (MLflow experiment 'perf')")
+    return 0

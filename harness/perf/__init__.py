@@ -1,0 +1,198 @@
+"""`harness perf`: the engines, their peers and the machine, timed by one method.
+
+The method, the same for every row:
+- each repeat starts a fresh process per runtime (imports, data, model built outside the
+  clock), and the runtimes take turns, in an order that rotates from one repeat to the next,
+  so that drift in a shared machine touches every row alike;
+- a timed training figure is one whole epoch (60,000 MNIST samples) after a warm-up of a
+  tenth of an epoch; a per-step figure (XOR) is at least 1 s of steps after 200 warm-up
+  steps; an inference figure is whole passes over the test set for at least 1 s after one
+  warm-up pass (`Method`);
+- every figure is the median of `repeats` processes, logged with its min and max.
+
+Rows: the harness's two engines (`scratch`, `torch`); PyTorch as its users write it
+(`torch_plain`, and `torch_compile` where torch.compile works on this machine); scikit-learn's
+MLPClassifier (`sklearn`, an optional extra); onnxruntime on each engine's exported file. The
+machine: float32 GEMM peak of NumPy's and of torch's BLAS (and, where an environment variable
+forces a kernel, the peak with the override removed, measured in a subprocess), and the
+machine record of every runtime's process. Peak memory comes from one epoch of each engine in a
+fresh process, as `harness bench` measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from harness import layers as table
+from harness import machine
+from harness import spec as specs
+from harness.perf.runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
+from harness.run.prepare import threads_for
+
+__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "measure", "ratio", "spread"]
+
+PLAN: dict[str, tuple[str, ...]] = {
+    "scratch": ("gemm", "train", "xor", "networks", "infer", "profile"),
+    "torch": ("gemm", "train", "xor", "networks", "infer"),
+    "torch_plain": ("train", "xor", "networks"),
+    "torch_compile": ("train",),
+    "sklearn": ("train",),
+    "onnxruntime_scratch": ("infer",),
+    "onnxruntime_torch": ("infer",),
+}
+
+
+
+def train_flops_per_sample(network: specs.NetworkSpec) -> int:
+    """FLOPs of one training sample, as the layer table counts them (`harness.layers.train_flops`)."""
+    return table.train_flops(network.input_shape, network.all_layers)
+
+
+def infer_flops_per_sample(network: specs.NetworkSpec) -> int:
+    return table.forward_flops(network.input_shape, network.all_layers)
+
+
+def _in_fresh_process(target, *args, timeout: float = 900):
+    """target(conn, *args) in a fresh spawned process; what it sent, or RuntimeError with its error."""
+    from harness.run.isolation import fresh_process
+
+    with fresh_process(target, *args) as (proc, conn):
+        if not conn.poll(timeout):
+            raise RuntimeError(f"no answer within {timeout:.0f} s")
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            proc.join()
+            raise RuntimeError(f"the process died (exit code {proc.exitcode})") from None
+    if kind == "error":
+        raise RuntimeError(value)
+    return value
+
+
+# ---------------------------------------------------------------------------- the parent
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"": statistics.median(values), ".min": min(values), ".max": max(values), ".n": float(len(values))}
+
+
+def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
+            log: Callable[[str], None] = print, runtimes: tuple[str, ...] | None = None,
+            method: Method | None = None, networks: dict[str, Path] | None = None,
+            ) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`), the settings
+    they were taken with, and the tags (machine record, and why a row is missing). `networks`
+    names more rows by the files of their networks (`{"conv": mnist_cnn.toml, "rnn": ...}`)."""
+    method = method or Method()
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    networks = dict(networks or {})
+    check(spec_file, xor_file, *networks.values())
+    spec = specs.load(spec_file)
+    n = threads_for(spec, threads)
+    runtimes = tuple(runtimes or PLAN)
+    tags: dict[str, str] = {}
+    skip = _unavailable(spec, runtimes)
+    tags.update({f"perf.missing.{k}": v for k, v in skip.items()})
+    order = [r for r in runtimes if r not in skip]
+    started = time.perf_counter()
+    samples: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
+        files = {}
+        for engine in ENGINES:
+            if f"onnxruntime_{engine}" in order:
+                files[f"onnxruntime_{engine}"] = _in_fresh_process(export, engine, spec,
+                                                                   str(Path(tmp) / f"perf-{engine}.onnx"))
+        log(f"perf: {n} threads, {repeats} repeats; each repeat a fresh process per runtime, in turn: "
+            + ", ".join(order))
+        for r in range(repeats):
+            turn = order[r % len(order):] + order[:r % len(order)]
+            t0 = time.perf_counter()
+            for runtime in turn:
+                try:
+                    figures, record = _in_fresh_process(serve, runtime, spec, str(xor_file), n, files.get(runtime),
+                                                        PLAN[runtime], method,
+                                                        {row: str(f) for row, f in networks.items()})
+                except RuntimeError as e:
+                    tags[f"perf.failed.{runtime}"] = str(e).splitlines()[0][:500]
+                    log(f"perf: {runtime} failed: {str(e).splitlines()[0]}")
+                    continue
+                for k, v in figures.items():
+                    samples.setdefault(k, []).append(v)
+                tags.update({k: v for k, v in record.items() if k not in tags})
+            log(f"perf: repeat {r + 1}/{repeats} done in {time.perf_counter() - t0:.0f} s")
+    metrics: dict[str, float] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
+                                 "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
+    others = {row: specs.load(f) for row, f in networks.items()}
+    metrics.update({f"{row}_train_flops_per_sample": train_flops_per_sample(s.network) for row, s in others.items()})
+    for key, values in samples.items():
+        if key.startswith("profile.") or key.endswith("_samples"):
+            metrics[key] = statistics.median(values)
+        else:
+            metrics.update({key + suffix: v for suffix, v in spread(values).items()})
+    forced = machine.forced_kernels()
+    if forced:
+        log("perf: a kernel is forced (" + ", ".join(f"{k}={v}" for k, v in forced.items())
+            + "); measuring the native kernel's GEMM peak in a subprocess without it ...")
+        for lib in ("numpy", "torch"):
+            metrics.update({f"gflops_native.{lib}{s}": v
+                            for s, v in spread(machine.gemm_in_subprocess(lib, n, repeats, native=True)).items()})
+    log("perf: peak memory of one training epoch, each engine in a fresh process ...")
+    metrics.update(peak_rss(spec, n))
+    metrics["perf_wall_s"] = time.perf_counter() - started
+    settings = {"threads": str(n), "repeats": str(repeats), "experiment": spec.name, "runtimes": ",".join(order),
+                **{f"{row}_experiment": s.name for row, s in others.items()},
+                **{f"{row}_network": s.network.describe() for row, s in others.items()},
+                **{k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(method).items()}}
+    return metrics, settings, tags
+
+
+def check(*files: Path) -> None:
+    """A clear error now for a bad file or a dataset not fetched, not a traceback in a worker."""
+    from harness.run.bench import load_all
+
+    for f in files:
+        load_all([f], ())
+
+
+def _unavailable(spec: specs.ExperimentSpec, runtimes: tuple[str, ...]) -> dict[str, str]:
+    """Rows that cannot run here, and why."""
+    out = {}
+    if "sklearn" in runtimes:
+        from harness.perf import peers
+
+        why = peers.available() or peers.unsupported(spec)
+        if why:
+            out["sklearn"] = why
+    if "torch_compile" in runtimes:
+        why = _in_fresh_process(compile_check, timeout=600)
+        if why:
+            out["torch_compile"] = f"torch.compile does not work on this machine: {why}"
+    return out
+
+
+def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
+    """Memory of one training epoch, each engine in its own fresh process: the baseline before
+    training (imports, data), the peak inside the training window, and the difference."""
+    from harness.run.isolation import run_isolated
+
+    one = specs.from_dict(spec.to_dict(), ["training.epochs=1"])
+    out = {}
+    for name in ENGINES:
+        r = run_isolated(one, name, 0, threads=threads, monitor={"interval": 0.02})
+        for key in ("rss_baseline_mb", "rss_peak_mb", "rss_train_mb", "cpu_percent_mean"):
+            out[f"{key}.{name}"] = r.resources[key]
+    return out
+
+
+def ratio(m: dict[str, float], a: str, b: str) -> tuple[float, float, float]:
+    """a / b as (median ratio, lowest, highest): the spread pairs a's worst with b's best and back."""
+    if not all(k in m for k in (a, b, a + ".min", a + ".max", b + ".min", b + ".max")):
+        return math.nan, math.nan, math.nan
+    return m[a] / m[b], m[a + ".min"] / m[b + ".max"], m[a + ".max"] / m[b + ".min"]

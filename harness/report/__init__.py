@@ -1,0 +1,134 @@
+"""The comparison report, built from the tracking store alone.
+
+`build(bench_id)` reads the runs of one bench with mlflow.search_runs (through
+harness.tracking) and writes results/report.md, results/summary.csv and PNG plots
+(harness.report.plots), the text by harness.report.markdown. Every number in them is read from
+the store; none is typed by hand, and each is written by harness.text.figure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness import tracking
+from harness.errors import HarnessError, NothingToReport, SpecError
+from harness.report.markdown import RESOURCES, TIME, markdown, perf_agreement
+from harness.report.plots import curves_plot, resources_plot
+
+
+@dataclass
+class Report:
+    bench_id: str
+    files: list[Path]
+    summary: pd.DataFrame
+
+
+def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str | None = None,
+          attach: bool = True, log: Callable[[str], None] = print) -> Report:
+    """Write the report of a bench (default: the newest in the store) into `out_dir`."""
+    tracking.quiet()
+    if bench_id is not None and not BENCH_ID.fullmatch(bench_id):
+        raise SpecError(f"--bench-id {bench_id!r}: a bench id is letters, digits, '.', '_' and '-' "
+                        "(as `harness bench` prints it, e.g. 20261123-222809-0b97b8)")
+    out = _writable(Path(out_dir))
+    if bench_id is None:
+        ids = tracking.bench_ids(uri)
+        if not ids:
+            raise NothingToReport(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
+        bench_id = ids[0]
+    parents, children = tracking.bench_runs(bench_id, uri)
+    if children.empty:
+        raise NothingToReport(f"bench {bench_id} has no runs yet: nothing to report")
+    parents, children = _complete(parents.copy()), _complete(children.copy())  # copies: defragmented
+    parents = parents.sort_values("start_time", kind="stable").reset_index(drop=True)
+    children = children.sort_values("start_time", kind="stable").reset_index(drop=True)
+    parents["group"] = [group_name(p) for _, p in parents.iterrows()]
+    children = children.assign(
+        experiment=children["tags.mlflow.parentRunId"].map(dict(zip(parents["run_id"], parents["group"],
+                                                                    strict=True))),
+        engine=children["params.engine"], seed=children["params.seed"].astype(int))
+    children["metrics.cpu_s"] = children["metrics.cpu_user_s"] + children["metrics.cpu_system_s"]
+    summary = summarise(children)
+    summary.to_csv(out / "summary.csv", index=False)
+    files = [out / "summary.csv"]
+    for name in summary["experiment"].unique():
+        runs = children[(children["experiment"] == name) & (children["status"] == "FINISHED")]
+        if not runs.empty:
+            files.append(curves_plot(runs, name, out))
+    if summary["train_time_s_mean"].notna().any():  # nothing to draw when every run failed
+        files.append(resources_plot(summary, out))
+    md = markdown(bench_id, parents, children, summary, [f.name for f in files if f.suffix == ".png"])
+    md += "\n".join(perf_agreement(parents, children, tracking.latest_perf(uri)))
+    (out / "report.md").write_text(md)
+    files.insert(0, out / "report.md")
+    if attach:
+        tracking.attach_report(parents["run_id"].tolist(), files, uri)
+    log(f"report of bench {bench_id} written to {out}/: {', '.join(f.name for f in files)}")
+    return Report(bench_id, files, summary)
+
+
+BENCH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# columns the report reads: absent when every run failed, or while a bench still runs
+EXPECTED = ("metrics.cpu_user_s", "metrics.cpu_system_s", "metrics.wall_s", "end_time", "tags.harness.engine",
+            "params.variant", "params.training.batch_size")
+
+
+def _complete(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with every column the report reads (missing ones empty), so that a bench whose runs
+    all failed, was interrupted or is still running is reported as far as it got."""
+    for col in EXPECTED:
+        if col not in runs:
+            runs[col] = pd.NaT if col == "end_time" else math.nan
+    return runs
+
+
+def _writable(out: Path) -> Path:
+    """The report's folder, made if needed; a clear error if it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".harness-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise HarnessError(f"cannot write the report to {out}: {e.strerror or e}") from None
+    return out
+
+
+def group_name(parent: pd.Series) -> str:
+    """An experiment, or one variant of its sweep: `xor [network.hidden.0.units=8]`."""
+    variant = parent.get("params.variant")
+    return parent["params.experiment"] + (f" [{variant}]" if isinstance(variant, str) and variant else "")
+
+
+def summarise(children: pd.DataFrame) -> pd.DataFrame:
+    """One row per (experiment, engine): mean and std over the finished seeds of each figure."""
+    rows = []
+    for (experiment, engine), runs in children.groupby(["experiment", "engine"], sort=False):
+        done = runs[runs["status"] == "FINISHED"]
+        metric = runs["params.evaluation.metric"].iloc[0]
+        row = {"experiment": experiment, "engine": engine, "metric": metric, "runs": len(runs),
+               "failed": int((runs["status"] != "FINISHED").sum()),
+               "unfinished": ", ".join(f"{n} {s.lower()}" for s, n in
+                                       runs.loc[runs["status"] != "FINISHED", "status"].value_counts().items())}
+        for key, column in [("test_metric", f"test_{metric}"), ("test_mae", "test_mae"),
+                            *((k, k) for k, _ in TIME + RESOURCES),
+                            *((f"more_tests.{t}", f"test_{metric}_{t}") for t in more_tests(children, metric))]:
+            col = f"metrics.{column}"
+            values = done[col].dropna() if col in done else pd.Series(dtype=float)
+            row[f"{key}_mean"] = values.mean() if len(values) else math.nan
+            row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def more_tests(children: pd.DataFrame, metric: str) -> list[str]:
+    """The names of the further test sets the runs were scored on (`test_accuracy_32bit` -> "32bit")."""
+    prefix = f"metrics.test_{metric}_"
+    return sorted({c.removeprefix(prefix) for c in children.columns
+                   if c.startswith(prefix) and children[c].notna().any()})

@@ -1,0 +1,174 @@
+"""The perf tool's method, arithmetic and report; its figures themselves are benchmarks, not tests."""
+
+import pytest
+
+from harness import perf, spec
+from harness.perf import report as perf_report
+from tests.cli.test_cli import ROOT
+
+
+def test_flop_counts_of_the_mnist_network():
+    net = spec.load(ROOT / "experiments" / "mnist.toml").network
+    forward = 2 * (784 * 128 + 128 * 64 + 64 * 10)
+    assert perf.infer_flops_per_sample(net) == forward
+    # backward: the weight gradients (as many as forward) and the input gradients of layers 1 and 2
+    assert perf.train_flops_per_sample(net) == forward + forward + 2 * (128 * 64 + 64 * 10)
+
+
+def test_a_spread_is_median_min_max_and_count():
+    assert perf.spread([3.0, 1.0, 2.0, 10.0, 2.5]) == {"": 2.5, ".min": 1.0, ".max": 10.0, ".n": 5.0}
+
+
+def with_spread(m, key, median, lo, hi):
+    m.update({key: median, key + ".min": lo, key + ".max": hi, key + ".n": 5.0})
+
+
+def fake_metrics(speed=2.0):
+    m = {"train_flops_per_sample": 454400.0, "infer_flops_per_sample": 218368.0, "perf_wall_s": 200.0,
+         "test_accuracy.scratch.b64": 0.963, "test_accuracy.sklearn.b64": 0.961,
+         "rss_baseline_mb.scratch": 250.0, "rss_peak_mb.scratch": 256.0, "rss_train_mb.scratch": 6.0,
+         "rss_baseline_mb.torch": 505.0, "rss_peak_mb.torch": 530.0, "rss_train_mb.torch": 25.0,
+         "profile.b64.layers.forward:21": 0.4, "profile.b64.matmul": 0.3}
+    with_spread(m, "gflops.numpy", 300.0, 290.0, 310.0)
+    with_spread(m, "gflops.torch", 305.0, 295.0, 315.0)
+    for b in (64, 256):
+        with_spread(m, f"train_sps.torch_plain.b{b}", 100_000.0, 90_000.0, 110_000.0)
+        with_spread(m, f"train_sps.torch.b{b}", 90_000.0, 85_000.0, 95_000.0)
+        with_spread(m, f"train_sps.sklearn.b{b}", 70_000.0, 65_000.0, 75_000.0)
+        with_spread(m, f"train_sps.scratch.b{b}", 100_000.0 * speed, 95_000.0 * speed, 105_000.0 * speed)
+    with_spread(m, "xor_steps_per_s.scratch", 30_000.0, 29_000.0, 31_000.0)
+    with_spread(m, "xor_steps_per_s.torch_plain", 6_000.0, 5_000.0, 7_000.0)
+    with_spread(m, "xor_steps_per_s.torch", 4_000.0, 3_500.0, 4_500.0)
+    for b in (256, 1024):
+        for r in ("scratch", "torch", "onnxruntime_scratch", "onnxruntime_torch"):
+            with_spread(m, f"infer_sps.{r}.b{b}", 500_000.0, 450_000.0, 550_000.0)
+    return m
+
+
+def test_ratios_carry_the_widest_spread_the_repeats_allow():
+    mid, lo, hi = perf.ratio(fake_metrics(2.0), "train_sps.scratch.b64", "train_sps.torch_plain.b64")
+    assert mid == pytest.approx(2.0) and lo == pytest.approx(190 / 110) and hi == pytest.approx(210 / 90)
+
+
+def test_targets_are_judged_from_the_medians_and_a_missing_row_is_not_a_verdict():
+    verdicts = {t: ok for t, _, ok in perf_report.targets(fake_metrics(2.0))}
+    assert verdicts["training, batch 64: scratch >= 2.0x plain PyTorch"] is True
+    assert verdicts["XOR step: scratch >= 5x plain PyTorch"] is True
+    assert verdicts["inference, batch 256: scratch >= onnxruntime on the same model"] is True  # equal counts
+    # 256 x 454.4 kFLOP x 200k samples/s = 90.9 GFLOP/s of 300: 30%
+    assert verdicts["training, batch 256: scratch's matmul FLOP rate >= 60% of NumPy's GEMM peak"] is False
+    slower = {t: ok for t, _, ok in perf_report.targets(fake_metrics(1.5))}
+    assert slower["training, batch 64: scratch >= 2.0x plain PyTorch"] is False
+    m = fake_metrics(2.0)
+    for k in [k for k in m if k.startswith("train_sps.sklearn")]:
+        del m[k]
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[
+        "training, batch 64: scratch >= 2.5x scikit-learn"] is None
+
+
+def test_the_report_names_the_machine_the_method_and_every_spread():
+    tags = {"machine.cpu": "Some CPU", "blas.numpy.library": "openblas", "blas.numpy.kernel": "SkylakeX",
+            "env.OPENBLAS_CORETYPE": "Haswell", "env.kernel_overrides": "OPENBLAS_CORETYPE=Haswell",
+            "perf.missing.torch_compile": "torch.compile does not work on this machine: no compiler"}
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "train_batches": "64,256",
+              "infer_batches": "256,1024", "warmup_share": "0.1", "min_window_s": "1.0"}
+    md = perf_report.markdown("run1", fake_metrics(), params, tags, "2026-11-23")
+    for section in ("## Targets", "## The machine's GEMM peak", "## Training, samples/s", "## Per-step overhead",
+                    "## Inference, samples/s", "## Where a scratch epoch goes", "## Memory of one training epoch"):
+        assert section in md
+    assert "Some CPU" in md and "`OPENBLAS_CORETYPE=Haswell`" in md and "SkylakeX" in md
+    assert "| PyTorch, plain loop | 100,000 (90,000–110,000) | 2.00x (1.73–2.33) | — |" in md
+    assert "no compiler" in md and "2026-11-23" in md
+
+
+def test_the_readme_headline_is_rewritten_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{perf_report.README_BEGIN}\nold figure 9.9x\n{perf_report.README_END}\nrest\n")
+    lines = perf_report.headline("abcdef123456", fake_metrics(), {"machine.cpu": "Some CPU"}, "2026-11-23")
+    assert perf_report.update_readme(readme, lines)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "9.9x" not in text
+    assert "2.00x (1.73–2.33)" in text and "Some CPU" in text and "2026-11-23" in text
+    plain = tmp_path / "OTHER.md"
+    plain.write_text("no markers\n")
+    assert not perf_report.update_readme(plain, lines) and plain.read_text() == "no markers\n"
+
+
+def test_the_committed_readme_quotes_the_committed_perf_report():
+    """No hand-typed figure: the README's headline block is what `harness perf` wrote with results/perf.md."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(perf_report.README_BEGIN)[1].split(perf_report.README_END)[0]
+    perf_md = (ROOT / "results" / "perf.md").read_text()
+    run_id = block.split("`harness perf` run `")[1].split("`")[0]
+    assert f"run `{run_id}" in perf_md
+    for ratio_text in [w for w in block.split("**") if w.endswith(")") and "x (" in w]:
+        assert ratio_text in perf_md, ratio_text
+
+
+def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing():
+    xor = ROOT / "experiments" / "xor.toml"
+    method = perf.Method(train_batches=(4,), infer_batches=(4,), warmup_share=0.5, min_window_s=0.05)
+    logged = []
+    m, settings, tags = perf.measure(xor, xor, threads=1, repeats=2, log=logged.append, method=method,
+                                     runtimes=("scratch", "torch_plain", "sklearn", "onnxruntime_scratch"))
+    assert m["train_sps.scratch.b4.n"] == 2 and m["train_sps.torch_plain.b4.n"] == 2
+    assert m["train_sps.scratch.b4.min"] <= m["train_sps.scratch.b4"] <= m["train_sps.scratch.b4.max"]
+    assert m["xor_steps_per_s.scratch"] > 0 and m["infer_sps.onnxruntime_scratch.b4"] > 0
+    assert 0 <= m["test_accuracy.scratch.b4"] <= 1 and m["gflops.numpy"] > 0
+    assert "softmax + cross-entropy" in tags["perf.missing.sklearn"]  # XOR is not a task MLPClassifier stands for
+    assert tags["blas.numpy.library"] and tags["machine.cpu"] and settings["train_batches"] == "4"
+    assert m["rss_peak_mb.scratch"] >= m["rss_baseline_mb.scratch"] > 0
+    assert any("repeat 2/2" in line for line in logged)
+
+
+def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads():
+    import pandas as pd
+
+    from harness.report import perf_agreement
+
+    parents = pd.DataFrame([{"run_id": "p1", "group": "mnist", "params.experiment": "mnist", "metrics.speedup": 1.3,
+                             "metrics.speedup_min": 1.2, "metrics.speedup_max": 1.4}])
+    children = pd.DataFrame([{"tags.mlflow.parentRunId": "p1", "params.training.batch_size": "64"}])
+    m = fake_metrics(1.0)  # perf: scratch 100k (95-105k), torch 90k (85-95k): 1.11x (1.00-1.24)
+    lines = perf_agreement(parents, children, ("abcdef12", m, {"experiment": "mnist"}, {}))
+    assert "- mnist, batch 64: bench 1.20–1.40, perf 1.00–1.24: the ranges overlap." in lines
+    parents.loc[0, ["metrics.speedup", "metrics.speedup_min", "metrics.speedup_max"]] = [2.0, 1.9, 2.1]
+    assert any("do not overlap" in line for line in perf_agreement(parents, children, ("abcdef12", m,
+                                                                                       {"experiment": "mnist"}, {})))
+    assert perf_agreement(parents, children, None) == []
+
+
+def test_perf_without_the_data_says_so_in_one_line_before_measuring(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "HARNESS_DATA_DIR": str(tmp_path / "empty")}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "perf", "--experiment",
+                           str(ROOT / "experiments" / "mnist.toml"), "--xor", str(ROOT / "experiments" / "xor.toml"),
+                           "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "harness data fetch mnist" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
+
+
+def test_the_convolution_row_reports_samples_gflops_and_its_target():
+    m = fake_metrics()
+    m.update({"conv_train_flops_per_sample": 2_000_000.0, "conv_samples": 60000.0,
+              "conv_accuracy.scratch.b64": 0.985, "conv_accuracy.torch_plain.b64": 0.986})
+    with_spread(m, "conv_sps.scratch.b64", 4_000.0, 3_800.0, 4_200.0)
+    with_spread(m, "conv_sps.torch_plain.b64", 10_000.0, 9_000.0, 11_000.0)
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "conv_experiment": "mnist_cnn",
+              "conv_network": "[1, 28, 28] -> conv2d 6 k5 p2 relu -> 10 softmax"}
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-01")
+    assert "## Convolutional network, training, samples/s (batch 64)" in md
+    assert "`mnist_cnn`: [1, 28, 28] -> conv2d 6 k5 p2 relu -> 10 softmax" in md
+    # 4,000 samples/s x 2 MFLOP = 8 GFLOP/s; torch 20; the ratio 0.40x, its spread 3,800/11,000 to 4,200/9,000
+    assert "| scratch (this project, NumPy) | 4,000 (3,800–4,200) | 8.0 | — | 98.50% |" in md
+    assert "| PyTorch, plain loop | 10,000 (9,000–11,000) | 20.0 | 0.40x (0.35–0.47) | 98.60% |" in md
+    verdicts = {t: ok for t, _, ok in perf_report.targets(m)}
+    assert verdicts["convolutional network, training, batch 64: scratch >= 0.5x plain PyTorch (oneDNN)"] is False
+    assert "**Convolutions.**" in md
+    del m["conv_sps.torch_plain.b64"]
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[
+        "convolutional network, training, batch 64: scratch >= 0.5x plain PyTorch (oneDNN)"] is None
