@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import mlflow
@@ -47,11 +48,17 @@ from harness.tracking.store import (
 )
 
 
-@functools.cache
 def environment_tags() -> dict[str, str]:
     """The machine record of this process (`harness.machine.record`), MLflow's version and the
-    project commit, as run tags. A run's own process adds its engine's BLAS (`RunResult.machine`)."""
-    return {**machine.record(), "version.mlflow": mlflow.__version__, **_git()}
+    project commit, as run tags (a new dict each call). A run's own process adds its engine's
+    BLAS (`RunResult.machine`)."""
+    return dict(_environment())
+
+
+@functools.cache
+def _environment() -> MappingProxyType:
+    """Read once per process; read-only, so that no caller can change what the next one gets."""
+    return MappingProxyType({**machine.record(), "version.mlflow": mlflow.__version__, **_git()})
 
 
 def _git() -> dict[str, str]:

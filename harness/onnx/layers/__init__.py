@@ -11,7 +11,7 @@ from __future__ import annotations
 from harness.onnx.interface import Layout, Reader, Writer
 from harness.onnx.layers import avgpool2d, conv2d, flatten, gru, linear, lstm, maxpool2d, recurrent, rnn
 
-# layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/test_registries.py)
+# layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/layers/test_registries.py)
 WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,

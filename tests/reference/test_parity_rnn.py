@@ -7,7 +7,7 @@ import pytest
 from harness import spec
 from harness.scratch import losses
 from tests.parity import both_engines, check_gradients, check_trajectory, compare, torch_with_itself
-from tests.test_parity import HIDDEN
+from tests.reference.test_parity import HIDDEN
 
 pytestmark = pytest.mark.parity
 KINDS = ("rnn", "lstm", "gru")

@@ -14,7 +14,7 @@ from harness.data import load as load_data
 from harness.errors import ModelFileError
 from harness.onnx.runtime import fit_samples, predict_onnx
 from harness.scratch import Network
-from tests.test_onnx_layers import check_evaluate_of_legacy_export, digits, write_idx_folder
+from tests.onnx.test_onnx_layers import check_evaluate_of_legacy_export, digits, write_idx_folder
 
 
 def last(kind, units=5, **more):

@@ -8,7 +8,7 @@ import pytest
 from harness import spec
 from harness.scratch import losses
 from tests.parity import check_gradients, check_trajectory, torch_with_itself
-from tests.test_parity import HIDDEN, OUTPUT_LOSS
+from tests.reference.test_parity import HIDDEN, OUTPUT_LOSS
 
 pytestmark = pytest.mark.parity
 
