@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import THREADS, add_tracking_uri
+from harness.cli.common import THREADS, add_busy_threshold, add_tracking_uri
 
 NAME = "bench"
 HELP = "benchmark both engines on every experiment into MLflow"
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: one run after another here (default); ray: each run a Ray task on a whole node")
     p.add_argument("--ray-address", help="a Ray cluster to join (default: start a local one)")
+    add_busy_threshold(p)
     add_tracking_uri(p)
 
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         from harness.run.distributed import RayExecutor
 
         executor = RayExecutor(args.ray_address)
-    bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads, executor=executor)
+    bench_id, outcomes = bench.bench(paths, args.set, args.tracking_uri, args.threads, executor=executor,
+                                     busy_threshold=args.busy_threshold)
     print()
     print(comparison_table(outcomes))
     print(f"\nnext: `harness report` writes results/ from the store; `make ui` browses it (bench {bench_id})")
@@ -58,4 +60,6 @@ def comparison_table(outcomes) -> str:
             lines.append(f"{'':16} speedup (torch / scratch, steady-state epochs) {c['speedup']:.2f}x "
                          f"({c.get('speedup_min', c['speedup']):.2f}-{c.get('speedup_max', c['speedup']):.2f} "
                          f"over seeds), agreement {c.get('agreement_mean', float('nan')):.2%}")
+        elif o.busy:
+            lines.append(f"{'':16} no speedup: every seed had a run measured on a busy machine")
     return "\n".join(lines)

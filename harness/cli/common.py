@@ -44,6 +44,25 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
                    help="override one setting of the file (TOML value), e.g. training.epochs=3; repeatable")
 
 
+def share_percent(text: str) -> float:
+    """An argparse type: a percentage in (0, 100], as a share (25 -> 0.25); else a one-line error."""
+    try:
+        value = float(text.removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of percent") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of range: must be above 0 and at most 100 (percent)")
+    return value / 100
+
+
+def add_busy_threshold(p: argparse.ArgumentParser) -> None:
+    from harness.run.interference import BUSY_THRESHOLD
+
+    p.add_argument("--busy-threshold", type=share_percent, default=BUSY_THRESHOLD, metavar="PERCENT",
+                   help="call a run measured on a busy machine when other processes used more than this share "
+                        f"of the usable cores, in percent (default {BUSY_THRESHOLD * 100:g})")
+
+
 def add_tracking_uri(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.cli.common import THREADS, add_tracking_uri, bounded
+from harness.cli.common import THREADS, add_busy_threshold, add_tracking_uri, bounded
 
 NAME = "perf"
 HELP = "measure both engines against each other and the machine's matmul peak"
@@ -24,7 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=bounded(1, 100), default=5,
                    help="repeats, each a fresh process per runtime (median, min-max)")
     p.add_argument("--out", default="results", help="folder for perf.md")
-    p.add_argument("--readme", help="also rewrite this README's block between its perf-headline markers")
+    p.add_argument("--readme", help="also rewrite this README's block between its perf-headline markers "
+                                    "(refused when measured on a busy machine)")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite the README's headline even from a run measured on a busy machine")
+    add_busy_threshold(p)
     add_tracking_uri(p)
 
 
@@ -37,15 +41,24 @@ def run(args: argparse.Namespace) -> int:
     tracking.quiet()
     uri = tracking.connect(args.tracking_uri)
     metrics, settings, tags = perf.measure(Path(args.experiment), Path(args.xor), args.threads, args.repeats,
-                                           networks=networks)
+                                           networks=networks, busy_threshold=args.busy_threshold)
     run_id = tracking.log_perf(metrics, settings, uri, tags)
     stored, params, stored_tags = tracking.read_run(run_id, uri)  # the report shows what the store holds
     date = time.strftime("%Y-%m-%d", time.gmtime())
-    path = perf_report.write(run_id, stored, params, stored_tags, args.out, date, args.readme)
+    readme = args.readme
+    refused = bool(readme) and perf_report.busy_machine(stored_tags) and not args.force
+    if refused:
+        readme = None
+    path = perf_report.write(run_id, stored, params, stored_tags, args.out, date, readme)
     tracking.attach_report([run_id], [path], uri)
     print(f"\n{'target':80} {'measured':>26}  met")
     for target, value, ok in perf_report.targets(stored):
         print(f"{target[:80]:80} {value[:26]:>26}  {'-' if ok is None else 'yes' if ok else 'NO'}")
-    print(f"\nwritten to {path}" + (f" and {args.readme}'s headline" if args.readme else "")
+    print(f"\nwritten to {path}" + (f" and {readme}'s headline" if readme else "")
           + f"; logged as run {run_id} (MLflow experiment 'perf')")
+    if refused:
+        print(f"{args.readme} not rewritten: run {run_id[:8]} was measured on a busy machine (other processes used "
+              f"{stored.get('busy.others_share.max', float('nan')):.0%} of the cores in its busiest repeat, above "
+              f"{args.busy_threshold:.0%}); measure again on a quiet machine, or give --force")
+        return 1
     return 0

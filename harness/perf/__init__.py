@@ -8,7 +8,10 @@ The method, the same for every row:
   tenth of an epoch; a per-step figure (XOR) is at least 1 s of steps after 200 warm-up
   steps; an inference figure is whole passes over the test set for at least 1 s after one
   warm-up pass (`Method`);
-- every figure is the median of `repeats` processes, logged with its min and max.
+- every figure is the median of `repeats` processes, logged with its min and max;
+- each repeat's window records what other processes did on the machine meanwhile
+  (`harness.run.interference`); a perf run with a repeat above `busy_threshold` is tagged as
+  measured on a busy machine (`busy_figures`), which perf.md says and the README headline refuses.
 
 Rows: the harness's two engines (`scratch`, `torch`); PyTorch as its users write it
 (`torch_plain`, and `torch_compile` where torch.compile works on this machine); scikit-learn's
@@ -33,9 +36,11 @@ from harness import layers as table
 from harness import machine
 from harness import spec as specs
 from harness.perf.runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
+from harness.run import interference
 from harness.run.prepare import threads_for
 
-__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "measure", "ratio", "spread"]
+__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "busy_figures", "measure", "ratio",
+           "spread"]
 
 PLAN: dict[str, tuple[str, ...]] = {
     "scratch": ("gemm", "train", "xor", "networks", "infer", "profile"),
@@ -85,10 +90,12 @@ def spread(values: list[float]) -> dict[str, float]:
 def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
             log: Callable[[str], None] = print, runtimes: tuple[str, ...] | None = None,
             method: Method | None = None, networks: dict[str, Path] | None = None,
+            busy_threshold: float = interference.BUSY_THRESHOLD, readings: interference.Source | None = None,
             ) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`), the settings
-    they were taken with, and the tags (machine record, and why a row is missing). `networks`
-    names more rows by the files of their networks (`{"conv": mnist_cnn.toml, "rnn": ...}`)."""
+    they were taken with, and the tags (machine record, why a row is missing, the busy-machine
+    verdict). `networks` names more rows by the files of their networks (`{"conv": mnist_cnn.toml,
+    "rnn": ...}`); `readings` is the source of the machine's readings (the real one by default)."""
     method = method or Method()
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -103,6 +110,7 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     order = [r for r in runtimes if r not in skip]
     started = time.perf_counter()
     samples: dict[str, list[float]] = {}
+    windows: list[dict[str, float]] = []  # what other processes did during each repeat
     with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
         files = {}
         for engine in ENGINES:
@@ -114,6 +122,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
         for r in range(repeats):
             turn = order[r % len(order):] + order[:r % len(order)]
             t0 = time.perf_counter()
+            others = interference.Interference(readings)
+            others.start()
             for runtime in turn:
                 try:
                     figures, record = _in_fresh_process(serve, runtime, spec, str(xor_file), n, files.get(runtime),
@@ -126,7 +136,11 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
                 for k, v in figures.items():
                     samples.setdefault(k, []).append(v)
                 tags.update({k: v for k, v in record.items() if k not in tags})
+            windows.append(others.stop())
             log(f"perf: repeat {r + 1}/{repeats} done in {time.perf_counter() - t0:.0f} s")
+            if interference.is_busy(windows[-1], busy_threshold):
+                log(f"perf: repeat {r + 1} measured on a busy machine: {interference.describe(windows[-1])} "
+                    f"(threshold {busy_threshold:.0%})")
     metrics: dict[str, float] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
                                  "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
     others = {row: specs.load(f) for row, f in networks.items()}
@@ -146,11 +160,26 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     log("perf: peak memory of one training epoch, each engine in a fresh process ...")
     metrics.update(peak_rss(spec, n))
     metrics["perf_wall_s"] = time.perf_counter() - started
+    busy_metrics, busy_tags = busy_figures(windows, busy_threshold)
+    metrics.update(busy_metrics)
+    tags.update(busy_tags)
     settings = {"threads": str(n), "repeats": str(repeats), "experiment": spec.name, "runtimes": ",".join(order),
                 **{f"{row}_experiment": s.name for row, s in others.items()},
                 **{f"{row}_network": s.network.describe() for row, s in others.items()},
                 **{k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(method).items()}}
     return metrics, settings, tags
+
+
+def busy_figures(windows: list[dict[str, float]], threshold: float) -> tuple[dict[str, float], dict[str, str]]:
+    """Other processes' share of the cores over the repeats (median, min, max, n) and how many
+    repeats were busy, as metrics; the verdict as tags: busy when any repeat was."""
+    if not windows:
+        return {}, {}
+    busy = [interference.is_busy(w, threshold) for w in windows]
+    metrics = {f"busy.others_share{k}": v for k, v in spread([w["others_share"] for w in windows]).items()}
+    metrics["busy.repeats"] = float(sum(busy))
+    tags = {interference.BUSY_TAG: str(any(busy)).lower(), "harness.busy_threshold": f"{threshold:g}"}
+    return metrics, tags
 
 
 def check(*files: Path) -> None:

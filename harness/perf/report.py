@@ -122,6 +122,27 @@ def why_not(m: Mapping[str, float]) -> list[str]:
     return out
 
 
+def busy_machine(tags: Mapping[str, str]) -> bool:
+    """Whether the perf run was measured on a busy machine (a repeat with other processes above the threshold)."""
+    return tags.get("harness.busy") == "true"
+
+
+def busy_note(m: Mapping[str, float], tags: Mapping[str, str]) -> list[str]:
+    """perf.md's word on what else the machine did during the repeats: a warning where it was busy."""
+    if "busy.others_share" not in m:
+        return []
+    threshold = float(tags.get("harness.busy_threshold", "nan"))
+    share = span(m["busy.others_share"], m["busy.others_share.min"], m["busy.others_share.max"], "{:.0%}")
+    if not busy_machine(tags):
+        return [f"**Other processes.** They used {share} of the usable cores during a repeat (median, min–max), "
+                f"below the {threshold:.0%} above which a run is called measured on a busy machine.", ""]
+    busy = int(m.get("busy.repeats", 0))
+    return [f"**Measured on a busy machine.** Other processes used {share} of the usable cores during a repeat "
+            f"(median, min–max); {busy} of {int(m['busy.others_share.n'])} repeats were above {threshold:.0%}. "
+            "The figures below tell of the machine as much as of the runtimes; `harness perf --readme` does not "
+            "quote them without `--force`.", ""]
+
+
 def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date: str) -> list[str]:
     """The lines the README quotes (between its perf-headline markers)."""
     return [
@@ -153,6 +174,7 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
              f"(float32), {params.get('threads')} threads for every runtime. Written from the tracking store; "
              "nothing typed by hand.", "",
              f"**Machine.** {machine.summary(tags)}", "",
+             *busy_note(m, tags),
              f"**Method.** {params.get('repeats')} repeats. In each, every runtime runs in a fresh process of its "
              "own, one after another, in an order that rotates from repeat to repeat. A training figure is one "
              f"whole epoch ({int(m.get('train_samples', 60000)):,} samples) after a warm-up of "

@@ -76,7 +76,7 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
 BENCH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # columns the report reads: absent when every run failed, or while a bench still runs
 EXPECTED = ("metrics.cpu_user_s", "metrics.cpu_system_s", "metrics.wall_s", "end_time", "tags.harness.engine",
-            "params.variant", "params.training.batch_size")
+            "params.variant", "params.training.batch_size", "tags.harness.busy", "metrics.others_share")
 
 
 def _complete(runs: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness import machine
 from harness.errors import SpecError
+from harness.report import busy
 from harness.report import plots as plots_rule
 from harness.report.plots import file_stem
 from harness.spec import network_from_dict, set_path
@@ -90,7 +91,8 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
         "1 or 2) and the mean to the same place; a figure without ± comes from one seed, or every seed gave it "
         "alike. Each run had a fresh process; each table says which part of the run it measures.",
     ]
-    lines += _test_table(summary) + _compared_table(parents, children) + _time_table(summary)
+    lines[1:1] = busy.first_lines(children)  # before anything else: what the figures are worth
+    lines += _test_table(summary) + _compared_table(parents, children) + busy.section(children) + _time_table(summary)
     lines += _resource_table(summary, "resources.png" in plots)
     lines += ["", "## Experiments", "",
               "Each plot shows, per engine, the mean over seeds as a line and the lowest to highest seed as a band "
@@ -181,10 +183,13 @@ def _compared(parent: pd.Series, runs: pd.DataFrame) -> list[str] | None:
     both = scratch.index.intersection(torch_.index)
     if both.empty:
         return None
+    quiet = both.difference(list(busy.busy_seeds(runs)))  # the speedup leaves out runs on a busy machine
     metric = f"metrics.test_{runs['params.evaluation.metric'].iloc[0]}"
     per_seed = lambda s: figure(s.mean(), s.std(ddof=1) if len(s) > 1 else None)  # noqa: E731
-    if "metrics.steady_epoch_s" in done and done["metrics.steady_epoch_s"].notna().all():
-        speed = per_seed(torch_.loc[both, "metrics.steady_epoch_s"] / scratch.loc[both, "metrics.steady_epoch_s"])
+    if quiet.empty:
+        speed = "— (busy machine)"
+    elif "metrics.steady_epoch_s" in done and done["metrics.steady_epoch_s"].notna().all():
+        speed = per_seed(torch_.loc[quiet, "metrics.steady_epoch_s"] / scratch.loc[quiet, "metrics.steady_epoch_s"])
     else:  # a store from before steady_epoch_s was logged per run
         speed = figure(get("speedup"))
     gap = per_seed(scratch.loc[both, metric] - torch_.loc[both, metric]) if metric in done else "—"

@@ -2,7 +2,9 @@
 
 Engines are interleaved seed by seed (scratch 0, torch 0, scratch 1, ...) so that any
 drift in the machine touches both alike. Everything is checked before the first run
-starts: an experiment file that fails validation creates no run in the store.
+starts: an experiment file that fails validation creates no run in the store. A run whose
+window had other processes using more than `busy_threshold` of the cores is tagged as measured on
+a busy machine (`harness.run.interference`), said so in one line, and left out of the speedup.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from harness import tracking
 from harness.data import DATASETS
 from harness.errors import HarnessError, SpecError
 from harness.metrics import get as get_metric
+from harness.run import interference
 from harness.run.isolation import run_isolated
 from harness.run.prepare import check_fits, threads_for
 from harness.run.runner import RunResult
@@ -40,6 +43,7 @@ class ExperimentOutcome:
     variant: str = ""  # the sweep combination, "" without a sweep
     results: dict[tuple[str, int], RunResult] = field(default_factory=dict)
     failures: dict[tuple[str, int], str] = field(default_factory=dict)
+    busy: dict[tuple[str, int], str] = field(default_factory=dict)  # runs measured on a busy machine: why
     comparison: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,19 +88,25 @@ class LocalExecutor:
 
     name = "local"
 
+    def __init__(self, monitor: dict | None = None) -> None:
+        self.monitor = monitor or MONITOR  # the Monitor's arguments in each run's process
+
     def run(self, tracker: tracking.Tracker, s: specs.ExperimentSpec, jobs: list[Job], threads: int,
-            parent_id: str) -> Iterator[Done]:
+            parent_id: str, busy_threshold: float = interference.BUSY_THRESHOLD) -> Iterator[Done]:
         for engine, seed in jobs:
             try:
-                yield engine, seed, run_one(tracker, s, engine, seed, threads)
+                yield engine, seed, run_one(tracker, s, engine, seed, threads, monitor=self.monitor,
+                                            busy_threshold=busy_threshold)
             except HarnessError as e:
                 yield engine, seed, e
 
 
 def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str | None = None,
           threads: int | None = None, out: Callable[[str], None] = print,
-          executor: LocalExecutor | None = None) -> tuple[str, list[ExperimentOutcome]]:
-    """Run the benchmark; returns the bench id and each experiment's outcome."""
+          executor: LocalExecutor | None = None,
+          busy_threshold: float = interference.BUSY_THRESHOLD) -> tuple[str, list[ExperimentOutcome]]:
+    """Run the benchmark; returns the bench id and each experiment's outcome. A run whose window had
+    other processes above `busy_threshold` of the usable cores is said so and left out of the speedup."""
     experiments = load_all(paths, overrides)
     executor = executor or LocalExecutor()
     tracking.quiet()
@@ -116,7 +126,7 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
         with tracker.parent(s, variant) as parent_id:
             outcome = ExperimentOutcome(s, parent_id, variant)
             jobs = [(engine, seed) for seed in s.bench.seeds for engine in s.bench.engines]
-            for engine, seed, result in executor.run(tracker, s, jobs, n_threads, parent_id):
+            for engine, seed, result in executor.run(tracker, s, jobs, n_threads, parent_id, busy_threshold):
                 done += 1
                 label = f"[{done:>{len(str(total))}}/{total}] {s.name}{f' [{variant}]' if variant else ''} " \
                         f"{engine} seed {seed}"
@@ -128,7 +138,13 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
                 else:
                     outcome.results[(engine, seed)] = result
                     out(f"{label}: {progress_line(result)}")
-            outcome.comparison = compare(s, outcome.results)
+                    if interference.is_busy(result.resources, busy_threshold):
+                        why = interference.describe(result.resources)
+                        outcome.busy[(engine, seed)] = why
+                        out(f"{label}: measured on a busy machine: {why} (threshold {busy_threshold:.0%}); "
+                            "left out of the speedup")
+            outcome.comparison = compare(s, outcome.results, left_out=outcome.busy.keys())
+            outcome.comparison["runs_busy"] = float(len(outcome.busy))
             outcome.comparison["runs_failed"] = float(len(outcome.failures))
             outcome.comparison["wall_s"] = time.perf_counter() - experiment_started
             tracker.log_comparison(outcome.comparison)
@@ -138,12 +154,14 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
 
 
 def run_one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int,
-            run_id: str | None = None) -> RunResult:
-    """One run in a fresh process, logged as a child run (an existing one with `run_id`)."""
+            run_id: str | None = None, monitor: dict | None = None,
+            busy_threshold: float = interference.BUSY_THRESHOLD) -> RunResult:
+    """One run in a fresh process, logged as a child run (an existing one with `run_id`), tagged
+    with the busy-machine verdict."""
     with tracker.child(s, engine, seed, threads, run_id) as run_id, \
             tempfile.TemporaryDirectory(prefix="harness-") as tmp:
-        result = run_isolated(s, engine, seed, threads=threads, monitor=MONITOR, export_dir=tmp)
-        tracker.log_result(run_id, s, result)
+        result = run_isolated(s, engine, seed, threads=threads, monitor=monitor or MONITOR, export_dir=tmp)
+        tracker.log_result(run_id, s, result, interference.busy_tags(result.resources, busy_threshold))
     return result
 
 
@@ -154,8 +172,10 @@ def progress_line(r: RunResult) -> str:
             + (f", peak RSS {rss:.0f} MB" if rss else ""))
 
 
-def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) -> dict[str, float]:
-    """Per engine, mean and std over seeds of every compared figure; then speedup, accuracy gap, agreement."""
+def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult],
+            left_out: Collection[tuple[str, int]] = ()) -> dict[str, float]:
+    """Per engine, mean and std over seeds of every compared figure; then speedup, accuracy gap,
+    agreement. A seed with a run `left_out` (measured on a busy machine) counts in no speedup."""
     metric = get_metric(s.evaluation.metric)
     key = f"test_{metric.name}"
     out: dict[str, float] = {}
@@ -173,8 +193,11 @@ def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult]) 
                 out[f"{engine}/{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     scratch = {seed: r for (e, seed), r in results.items() if e == "scratch"}
     torch_ = {seed: r for (e, seed), r in results.items() if e == "torch"}
+    busy_seeds = {seed for _, seed in left_out}  # a seed is compared whole, both engines, or not at all
+    quiet = lambda runs: {seed: r for seed, r in runs.items() if seed not in busy_seeds}  # noqa: E731
+    if quiet(scratch) and quiet(torch_):
+        out.update(speedup(quiet(scratch), quiet(torch_)))
     if scratch and torch_:
-        out.update(speedup(scratch, torch_))
         out["accuracy_gap"] = out[f"scratch/{key}_mean"] - out[f"torch/{key}_mean"]
         both = sorted(scratch.keys() & torch_.keys())
         if both:

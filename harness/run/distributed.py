@@ -38,13 +38,13 @@ class RayExecutor:
         self._task = ray.remote(max_retries=0)(_remote_run)
 
     def run(self, tracker: tracking.Tracker, s: specs.ExperimentSpec, jobs, threads: int,
-            parent_id: str) -> Iterator[tuple[str, int, object]]:
+            parent_id: str, busy_threshold: float | None = None) -> Iterator[tuple[str, int, object]]:
         ray = self.ray
         pending = {}
         for engine, seed in jobs:
             run_id = tracker.create_child(s, engine, seed, threads, parent_id)
             ref = self._task.options(num_cpus=self.cpus_per_task).remote(
-                tracker.uri, tracker.bench_id, s.to_dict(), engine, seed, threads, run_id)
+                tracker.uri, tracker.bench_id, s.to_dict(), engine, seed, threads, run_id, busy_threshold)
             pending[ref] = (engine, seed, run_id)
         try:
             while pending:
@@ -65,10 +65,13 @@ class RayExecutor:
             raise
 
 
-def _remote_run(uri: str, bench_id: str, raw_spec: dict, engine: str, seed: int, threads: int, run_id: str):
+def _remote_run(uri: str, bench_id: str, raw_spec: dict, engine: str, seed: int, threads: int, run_id: str,
+                busy_threshold: float | None = None):
     """In a Ray worker: run one (engine, seed) in a fresh process and log it into the run `run_id`."""
     from harness.run.bench import run_one
+    from harness.run.interference import BUSY_THRESHOLD
 
     tracking.quiet()
     uri = tracking.connect(uri)
-    return run_one(tracking.Tracker(uri, bench_id), specs.from_dict(raw_spec), engine, seed, threads, run_id)
+    return run_one(tracking.Tracker(uri, bench_id), specs.from_dict(raw_spec), engine, seed, threads, run_id,
+                   busy_threshold=BUSY_THRESHOLD if busy_threshold is None else busy_threshold)

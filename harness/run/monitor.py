@@ -15,7 +15,9 @@ over windows of at least `PEAK_WINDOW_S` (a tick is then 2% of a core), and ever
 bounded by 100 x the cores this process may use. `rss_baseline_mb` is the resident memory
 when the window opens (imports and data already loaded); `rss_peak_mb` the largest seen
 inside the window, so that the training's own memory is `rss_peak_mb - rss_baseline_mb`.
-Nothing carries over from one window to the next.
+Nothing carries over from one window to the next. Over the same window,
+`harness.run.interference` reads what the rest of the machine did (other processes' CPU time,
+load, steal, frequency); `readings` hands it a source other than the real machine.
 
 The sampler needs the GIL: while the measured code runs pure Python without releasing it
 (a tiny network's per-step overhead), samples come further apart than `interval`, which
@@ -30,13 +32,14 @@ import time
 import psutil
 
 from harness.machine import usable_cores
+from harness.run.interference import Interference, Source
 
 MB = 1024 * 1024
 PEAK_WINDOW_S = 0.5
 
 
 class Monitor:
-    def __init__(self, interval: float = 0.05, children: bool = True) -> None:
+    def __init__(self, interval: float = 0.05, children: bool = True, readings: Source | None = None) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be > 0, got {interval}")
         self.interval, self.children = interval, children
@@ -48,6 +51,7 @@ class Monitor:
         self._overhead = 0.0
         self._listed: list[psutil.Process] | None = None
         self._relist_every = max(1, round(1.0 / interval))
+        self._others = Interference(readings)
 
     def _processes(self) -> list[psutil.Process]:
         # Listing children scans every process of the machine (milliseconds): do it about once a second.
@@ -87,6 +91,7 @@ class Monitor:
         self._own.clear()
         self._overhead = 0.0
         self._stop.clear()
+        self._others.start()
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="harness-monitor", daemon=True)
         self._thread.start()
@@ -97,27 +102,8 @@ class Monitor:
         if self._thread is not None:
             self._thread.join()
         self._sample()
-        s = self._samples
-        wall = s[-1][0] - s[0][0]
-        user, system = s[-1][1] - s[0][1], s[-1][2] - s[0][2]
-        user, system = _exact_at_edges(user, system, self._own)
-        bound = 100.0 * usable_cores()
-        mean = min(bound, 100 * (user + system) / wall) if wall > 0 else 0.0
-        rss = [x[3] for x in s]
-        return {
-            "wall_s": wall,
-            "cpu_user_s": user,
-            "cpu_system_s": system,
-            "cpu_percent_mean": mean,
-            "cpu_percent_max": min(bound, max(_peak_rates(s), default=mean)),
-            "rss_baseline_mb": rss[0] / MB,
-            "rss_peak_mb": max(rss) / MB,
-            "rss_mean_mb": sum(rss) / len(rss) / MB,
-            "rss_train_mb": (max(rss) - rss[0]) / MB,
-            "threads_max": max(x[4] for x in s),
-            "monitor_samples": len(s),
-            "monitor_overhead_s": self._overhead,
-        }
+        others = self._others.stop()
+        return {**window_figures(self._samples, self._own, self._overhead, usable_cores()), **others}
 
     def __enter__(self) -> Monitor:
         self.start()
@@ -125,6 +111,32 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.result = self.stop()
+
+
+def window_figures(s: list[tuple[float, float, float, int, int]], own: list[tuple[float, float]], overhead: float,
+                   cores: int) -> dict[str, float]:
+    """The window's figures from its samples (t, user, system, rss, threads), this process's own
+    CPU seconds at each sample (nanosecond clock, ticks) and the sampler's cost, on `cores` cores."""
+    wall = s[-1][0] - s[0][0]
+    user, system = s[-1][1] - s[0][1], s[-1][2] - s[0][2]
+    user, system = _exact_at_edges(user, system, own)
+    bound = 100.0 * cores
+    mean = min(bound, 100 * (user + system) / wall) if wall > 0 else 0.0
+    rss = [x[3] for x in s]
+    return {
+        "wall_s": wall,
+        "cpu_user_s": user,
+        "cpu_system_s": system,
+        "cpu_percent_mean": mean,
+        "cpu_percent_max": min(bound, max(_peak_rates(s), default=mean)),
+        "rss_baseline_mb": rss[0] / MB,
+        "rss_peak_mb": max(rss) / MB,
+        "rss_mean_mb": sum(rss) / len(rss) / MB,
+        "rss_train_mb": (max(rss) - rss[0]) / MB,
+        "threads_max": max(x[4] for x in s),
+        "monitor_samples": len(s),
+        "monitor_overhead_s": overhead,
+    }
 
 
 def _exact_at_edges(user: float, system: float, own: list[tuple[float, float]]) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 The MLflow UI groups a run's charts by the prefix before the first "/" and shows the groups in
 alphabetical order, so the per-epoch series come first under `curves/` (one point per epoch),
 then a parent run's comparison (`engines/`, `experiment/`, and per engine `scratch/`, `torch/`)
-and the figures a run has once (`onnx/`, `resources/`, `run/`, `speed/`, `test/`, `time/`). The
+and the figures a run has once (`interference/`, `onnx/`, `resources/`, `run/`, `speed/`, `test/`, `time/`). The
 rest of the harness keeps the flat names (`train_loss`, `train_time_s`, `speedup`); only this
 module knows both.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from harness.tracking.store import RESOURCE_KEYS
+from harness.tracking.store import INTERFERENCE_KEYS, RESOURCE_KEYS
 
 CURVES = "curves/"  # every per-epoch series: curves/train_loss, curves/test_accuracy, curves/epoch_time_s, ...
 
@@ -22,10 +22,11 @@ ONCE = {
     "samples_per_s": "speed/samples_per_s", "epochs_run": "run/epochs", "target_epoch": "run/target_epoch",
     "onnx_max_abs_diff": "onnx/max_abs_diff", "onnx_agreement": "onnx/agreement",
     **{k: f"resources/{k}" for k in RESOURCE_KEYS},
+    **{k: f"interference/{k}" for k in INTERFERENCE_KEYS},
     # a parent run's
     **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "accuracy_gap", "agreement_mean",
                                    "agreement_min", "agreement_n", "onnx_agreement_count_min", "onnx_agreement_mean")},
-    "runs_failed": "experiment/runs_failed", "wall_s": "experiment/wall_s",
+    "runs_failed": "experiment/runs_failed", "runs_busy": "experiment/runs_busy", "wall_s": "experiment/wall_s",
 }
 
 _FROM_STORE = {v: k for k, v in ONCE.items()}

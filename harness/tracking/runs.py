@@ -33,6 +33,7 @@ from harness.tracking.store import (
     BENCH_TAG,
     EPOCH_TAG,
     HOST_TAG,
+    INTERFERENCE_KEYS,
     KIND_TAG,
     PID_START_TAG,
     PID_TAG,
@@ -200,10 +201,11 @@ class Tracker:
             retrying(self.client.set_tag, run_id, REASON_TAG, reason[:5000])
         self._closing(run_id, status, reason, mlflow.end_run, status)
 
-    def log_result(self, run_id: str, spec: ExperimentSpec, result: Any) -> None:
+    def log_result(self, run_id: str, spec: ExperimentSpec, result: Any, tags: dict[str, str] | None = None) -> None:
         """Everything a finished child run records (called after its process has ended): the
         datasets, the model, the curves, the figures it has once (step 0; `keys` names them in the
-        store), the final test figures (the model's), tags and a plot."""
+        store; what the rest of the machine did among them), the final test figures (the model's),
+        tags (`tags` besides: the busy-machine verdict) and a plot."""
         _, evaluation = self.log_dataset(result.data)
         check, model_id = result.onnx, None
         if check is not None:  # before the curves: MLflow copies to a new model the run's metrics at its step
@@ -215,7 +217,7 @@ class Tracker:
         once = {"train_time_s": result.train_time_s, "median_epoch_s": result.median_epoch_s,
                 "steady_epoch_s": result.steady_epoch_s, "eval_time_s": result.eval_time_s,
                 "samples_per_s": result.samples_per_s, "epochs_run": len(result.epochs),
-                **{k: v for k, v in result.resources.items() if k in RESOURCE_KEYS}}
+                **{k: v for k, v in result.resources.items() if k in RESOURCE_KEYS or k in INTERFERENCE_KEYS}}
         if result.time_to_target_s is not None:
             once.update(time_to_target_s=result.time_to_target_s, target_epoch=result.target_epoch)
         if check is not None:
@@ -232,7 +234,7 @@ class Tracker:
                  model_id=model_id, dataset=evaluation if model_id else None)
         retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
                                    **{f"threads.{k}": str(v) for k, v in result.threads.items()},
-                                   **result.machine})
+                                   **result.machine, **(tags or {})})
         retrying(mlflow.log_figure, curves_figure(result), "curves.png")
 
     def log_epochs(self, run_id: str, result: Any) -> None:

@@ -32,6 +32,9 @@ LOCK_RETRIES = 5
 EPOCH_TAG = "harness.failure_epoch"
 RESOURCE_KEYS = ("cpu_user_s", "cpu_system_s", "cpu_percent_mean", "cpu_percent_max", "rss_baseline_mb",
                  "rss_peak_mb", "rss_train_mb", "rss_mean_mb", "threads_max", "monitor_samples", "monitor_overhead_s")
+# what the rest of the machine did over the same window (harness.run.interference), logged under interference/
+INTERFERENCE_KEYS = ("others_cpu_s", "others_share", "others_resolution_s", "cores_watched", "window_s", "steal_s",
+                     "load_start", "load_end", "cpu_mhz_start", "cpu_mhz_end")
 
 
 

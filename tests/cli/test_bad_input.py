@@ -108,6 +108,9 @@ COMMAND_LINE = [
     ("seed negative", ["run", "XOR", "--seed", "-1"], r"--seed: -1 is out of range: must be from 0"),
     ("parity epochs negative", ["parity", "XOR", "--epochs", "-1"], r"--epochs: -1 is out of range"),
     ("perf repeats 0", ["perf", "--repeats", "0"], r"--repeats: 0 is out of range"),
+    ("busy threshold 0", ["bench", "XOR", "--busy-threshold", "0"],
+     r"--busy-threshold: 0 is out of range: must be above 0 and at most 100 \(percent\)"),
+    ("busy threshold not a number", ["perf", "--busy-threshold", "ten"], r"--busy-threshold: 'ten' is not a number"),
     ("sqlite URI without a file", ["bench", "XOR", "--tracking-uri", "sqlite:///"],
      r"the tracking URI sqlite:/// names no database file"),
 ]

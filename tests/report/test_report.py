@@ -12,6 +12,7 @@ from harness.report import plots as report_plots
 from harness.run import bench
 from harness.text import figure, plural
 from tests.cli.test_cli import ROOT
+from tests.run import machines
 from tests.run.test_bench import write
 
 XOR = (ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 150").replace(
@@ -27,7 +28,7 @@ def built(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     bench_id, _ = bench.bench([write(folder, "xor", XOR), write(folder, "one_seed", ONE_SEED)], uri=uri,
-                              out=lambda _: None)
+                              out=lambda _: None, executor=machines.quiet())
     r = report.build(bench_id, folder / "out", uri, attach=False, log=lambda *_: None)
     parents, children = tracking.bench_runs(bench_id, uri)
     return {"report": r, "md": (folder / "out" / "report.md").read_text(), "parents": parents,

@@ -11,6 +11,7 @@ from harness import report, text, tracking
 from harness.errors import TrackingError
 from harness.run import bench
 from tests.cli.test_cli import ROOT, harness
+from tests.run import machines
 
 
 def write(folder, name, text):
@@ -32,7 +33,7 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     files = [write(folder, "diverges", DIVERGES), write(folder, "xor", XOR)]
     lines = []
-    bench_id, outcomes = bench.bench(files, uri=uri, out=lines.append)
+    bench_id, outcomes = bench.bench(files, uri=uri, out=lines.append, executor=machines.quiet())
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`harness.bench_id` = '{bench_id}'")
     return {"uri": uri, "bench_id": bench_id, "outcomes": outcomes, "runs": runs, "lines": lines, "folder": folder}
@@ -93,14 +94,14 @@ def test_every_final_metric_is_present_and_plausible(store, key, low, high):
 
 def test_metric_keys_are_grouped_by_prefix_and_single_figures_are_single_points(store):
     """The UI groups a run's charts by the prefix before "/", in alphabetical order: the per-epoch
-    series first under curves/; figures a run has once under onnx/, resources/, run/, speed/,
+    series first under curves/; figures a run has once under interference/, onnx/, resources/, run/, speed/,
     test/, time/, each a single point."""
     client = MlflowClient(store["uri"])
     run_id = children(store, "xor")["run_id"].iloc[0]
     logged = client.get_run(run_id).data.metrics
     assert all("/" in k for k in logged), [k for k in logged if "/" not in k]
     groups = {k.split("/")[0] for k in logged}
-    assert groups == {"curves", "test", "time", "speed", "resources", "onnx", "run"}, groups
+    assert groups == {"curves", "test", "time", "speed", "resources", "interference", "onnx", "run"}, groups
     assert min(groups) == "curves"
     for key in logged:
         steps = {m.step for m in client.get_metric_history(run_id, key)}

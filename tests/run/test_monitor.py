@@ -6,16 +6,49 @@ import pytest
 from harness.run.monitor import Monitor
 
 
-def test_a_busy_loop_shows_one_core_near_100_percent():
+def test_a_busy_loop_reads_at_most_one_core_and_its_figures_agree():
+    """What holds whatever else runs: one thread uses at most one core, and the CPU % is the CPU
+    seconds over the wall time. That it reads near 100 % on a free core is checked with fed samples
+    (`test_samples_of_one_busy_core_read_100_percent`): other processes may take the core here."""
+    from harness.machine import usable_cores
+
     with Monitor(interval=0.02) as m:
         end = time.perf_counter() + 0.6
         x = 0
         while time.perf_counter() < end:
             x += 1
     r = m.result
-    assert 80 <= r["cpu_percent_mean"] <= 120
-    assert r["cpu_user_s"] + r["cpu_system_s"] == pytest.approx(r["wall_s"], rel=0.2)
-    assert r["wall_s"] == pytest.approx(0.6, abs=0.1)
+    cpu = r["cpu_user_s"] + r["cpu_system_s"]
+    assert r["wall_s"] >= 0.6
+    assert 0 < cpu <= r["wall_s"] * 1.1  # the loop's thread, and the sampler's few milliseconds
+    assert r["cpu_percent_mean"] == pytest.approx(100 * cpu / r["wall_s"], rel=1e-6)
+    assert 0 < r["cpu_percent_max"] <= 100 * usable_cores()
+
+
+def samples_of(cpu_per_s, seconds=2.0, step=0.05):
+    """Samples (t, user, system, rss, threads) of a process using `cpu_per_s` cores, and its own
+    CPU seconds at each (the nanosecond clock and the ticks alike)."""
+    ts = [i * step for i in range(round(seconds / step) + 1)]
+    samples = [(t, t * cpu_per_s, 0.0, 100 * 2**20, 2) for t in ts]
+    return samples, [(t * cpu_per_s, t * cpu_per_s) for t in ts]
+
+
+def test_samples_of_one_busy_core_read_100_percent():
+    from harness.run.monitor import window_figures
+
+    samples, own = samples_of(1.0)
+    r = window_figures(samples, own, 0.001, cores=2)
+    assert r["cpu_percent_mean"] == pytest.approx(100) and r["cpu_percent_max"] == pytest.approx(100)
+    assert r["cpu_user_s"] == pytest.approx(2.0) and r["wall_s"] == pytest.approx(2.0)
+    assert r["cpu_percent_max"] >= 0.9 * r["cpu_percent_mean"]
+
+
+def test_fed_samples_above_the_cores_are_bounded_by_them():
+    from harness.run.monitor import window_figures
+
+    samples, own = samples_of(7.0)  # tick rounding once read 700 % on 2 cores
+    r = window_figures(samples, own, 0.0, cores=2)
+    assert r["cpu_percent_mean"] == 200 and r["cpu_percent_max"] == 200
 
 
 def test_cpu_percent_never_exceeds_the_cores_even_over_tiny_windows():
@@ -36,7 +69,6 @@ def test_cpu_percent_never_exceeds_the_cores_even_over_tiny_windows():
     for r in results:
         assert 0 <= r["cpu_percent_mean"] <= 100 * usable_cores()
         assert 0 <= r["cpu_percent_max"] <= 100 * usable_cores()
-    assert m.result["cpu_percent_max"] >= m.result["cpu_percent_mean"] * 0.9
 
 
 def test_peak_rates_span_at_least_half_a_second():
@@ -50,8 +82,8 @@ def test_peak_rates_span_at_least_half_a_second():
 def test_sleeping_uses_almost_no_cpu():
     with Monitor(interval=0.02) as m:
         time.sleep(0.4)
-    assert m.result["cpu_percent_mean"] < 15
-    assert m.result["monitor_samples"] >= 10  # nothing held the GIL, so the sampler kept its pace
+    assert m.result["cpu_percent_mean"] < 15  # its own CPU: other processes cannot add to it
+    assert m.result["monitor_samples"] >= 4  # nothing held the GIL (20 on a free core; a busy one delays wake-ups)
 
 
 def test_a_large_allocation_raises_peak_rss_by_about_its_size():
@@ -81,8 +113,8 @@ def test_the_monitor_costs_little():
     with Monitor(interval=0.01) as m:
         time.sleep(0.5)
     r = m.result
-    assert r["monitor_samples"] >= 20
-    assert r["monitor_overhead_s"] / r["wall_s"] < 0.1
+    assert r["monitor_samples"] >= 4  # 50 on a free core
+    assert r["monitor_overhead_s"] / r["wall_s"] < 0.1  # CPU seconds it used: other processes cannot add to them
 
 
 def test_a_window_shorter_than_the_interval_still_has_both_edges():
@@ -93,7 +125,8 @@ def test_a_window_shorter_than_the_interval_still_has_both_edges():
 
 def test_a_window_of_a_few_milliseconds_reads_its_true_cpu_share():
     """psutil counts CPU time in 10 ms ticks: alone, a 4 ms busy window read 0 % or several
-    hundred; the nanosecond clock at the edges makes every one read about one core."""
+    hundred; the nanosecond clock at the edges makes every one read no more than its wall time
+    (about one core on a free machine; less where other processes take the core) and never 0."""
     import time
 
     from harness.run.monitor import Monitor
@@ -105,5 +138,6 @@ def test_a_window_of_a_few_milliseconds_reads_its_true_cpu_share():
         while time.perf_counter() < end:
             pass
         r = m.stop()
-        assert 0.001 <= r["cpu_user_s"] + r["cpu_system_s"] <= 0.02, r
-        assert 20 <= r["cpu_percent_mean"] <= 150, r  # preempted on a busy machine: less, never 0
+        cpu = r["cpu_user_s"] + r["cpu_system_s"]
+        assert 0 < cpu <= r["wall_s"] + 0.002, r  # a whole 10 ms tick would be more than the window
+        assert 0 < r["cpu_percent_mean"] <= 100 * (1 + 0.002 / r["wall_s"]), r
