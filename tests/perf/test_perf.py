@@ -5,6 +5,7 @@ import pytest
 from harness import perf, spec
 from harness.perf import report as perf_report
 from tests.cli.test_cli import ROOT
+from tests.run.machines import QuietMachine
 
 
 def test_flop_counts_of_the_mnist_network():
@@ -110,7 +111,8 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     method = perf.Method(train_batches=(4,), infer_batches=(4,), warmup_share=0.5, min_window_s=0.05)
     logged = []
     m, settings, tags = perf.measure(xor, xor, threads=1, repeats=2, log=logged.append, method=method,
-                                     runtimes=("scratch", "torch_plain", "sklearn", "onnxruntime_scratch"))
+                                     runtimes=("scratch", "torch_plain", "sklearn", "onnxruntime_scratch"),
+                                     readings=QuietMachine())
     assert m["train_sps.scratch.b4.n"] == 2 and m["train_sps.torch_plain.b4.n"] == 2
     assert m["train_sps.scratch.b4.min"] <= m["train_sps.scratch.b4"] <= m["train_sps.scratch.b4.max"]
     assert m["xor_steps_per_s.scratch"] > 0 and m["infer_sps.onnxruntime_scratch.b4"] > 0
@@ -119,6 +121,8 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     assert tags["blas.numpy.library"] and tags["machine.cpu"] and settings["train_batches"] == "4"
     assert m["rss_peak_mb.scratch"] >= m["rss_baseline_mb.scratch"] > 0
     assert any("repeat 2/2" in line for line in logged)
+    # each repeat's window watched the machine (played quiet here, the fresh processes its own children)
+    assert m["busy.others_share.n"] == 2 and m["busy.repeats"] == 0 and tags["harness.busy"] == "false"
 
 
 def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads():
@@ -172,3 +176,44 @@ def test_the_convolution_row_reports_samples_gflops_and_its_target():
     del m["conv_sps.torch_plain.b64"]
     assert {t: ok for t, _, ok in perf_report.targets(m)}[
         "convolutional network, training, batch 64: scratch >= 0.5x plain PyTorch (oneDNN)"] is None
+
+
+def test_perf_md_says_when_its_figures_came_from_a_busy_machine():
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist"}
+    m = fake_metrics()
+    m.update({"busy.others_share": 0.05, "busy.others_share.min": 0.01, "busy.others_share.max": 0.6,
+              "busy.others_share.n": 5.0, "busy.repeats": 1.0})
+    busy = perf_report.markdown("run1", m, params, {"harness.busy": "true", "harness.busy_threshold": "0.1"})
+    assert "**Measured on a busy machine.** Other processes used 5% (1%–60%) of the usable cores" in busy
+    assert "1 of 5 repeats were above 10%" in busy
+    quiet = perf_report.markdown("run1", m, params, {"harness.busy": "false", "harness.busy_threshold": "0.1"})
+    assert "Measured on a busy machine" not in quiet and "**Other processes.** They used 5% (1%–60%)" in quiet
+    assert "Other processes" not in perf_report.markdown("run1", fake_metrics(), params, {})  # an older run
+
+
+@pytest.mark.parametrize("busy,force,code,rewritten", [(True, False, 1, False), (True, True, 0, True),
+                                                       (False, False, 0, True)])
+def test_perf_refuses_the_readme_headline_from_a_busy_run_unless_forced(tmp_path, monkeypatch, capsys, busy, force,
+                                                                        code, rewritten):
+    from harness import cli
+
+    m = fake_metrics()
+    m.update({"busy.others_share": 0.5, "busy.others_share.min": 0.4, "busy.others_share.max": 0.7,
+              "busy.others_share.n": 5.0, "busy.repeats": 5.0 if busy else 0.0})
+    tags = {"harness.busy": str(busy).lower(), "harness.busy_threshold": "0.1", "machine.cpu": "Some CPU"}
+    settings = {"threads": "2", "repeats": "5", "experiment": "mnist"}
+    monkeypatch.setattr(perf, "measure", lambda *a, **k: (m, settings, tags))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{perf_report.README_BEGIN}\nold figure 9.9x\n{perf_report.README_END}\n")
+    xor = ROOT / "experiments" / "xor.toml"
+    argv = ["perf", "--experiment", xor, "--xor", xor, "--cnn", "", "--rnn", "", "--readme", readme,
+            "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", tmp_path / "out", *(["--force"] * force)]
+    assert cli.main([str(a) for a in argv]) == code
+    out = capsys.readouterr().out
+    assert ("9.9x" not in readme.read_text()) == rewritten
+    refusals = [line for line in out.splitlines() if "not rewritten" in line]
+    assert len(refusals) == (0 if rewritten else 1)
+    if refusals:
+        assert "measured on a busy machine" in refusals[0] and "70% of the cores" in refusals[0]
+        assert "--force" in refusals[0]
+    assert ("Measured on a busy machine" in (tmp_path / "out" / "perf.md").read_text()) == busy
