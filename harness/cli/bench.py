@@ -59,7 +59,8 @@ def comparison_table(outcomes) -> str:
         if "speedup" in c:
             lines.append(f"{'':16} speedup (torch / scratch, steady-state epochs) {c['speedup']:.2f}x "
                          f"({c.get('speedup_min', c['speedup']):.2f}-{c.get('speedup_max', c['speedup']):.2f} "
-                         f"over seeds), agreement {c.get('agreement_mean', float('nan')):.2%}")
+                         f"over seeds), agreement {c.get('agreement_mean', float('nan')):.2%}"
+                         + (f"; {len(o.busy)} run(s) on a busy machine left out" if o.busy else ""))
         elif o.busy:
             lines.append(f"{'':16} no speedup: every seed had a run measured on a busy machine")
     return "\n".join(lines)

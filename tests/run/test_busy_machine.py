@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from harness import report, tracking
+from harness.cli.bench import comparison_table
 from harness.run import bench
 from tests.cli.test_cli import ROOT
 from tests.run import machines
@@ -41,6 +42,7 @@ def test_on_a_busy_machine_the_bench_says_so_in_one_line_per_run(busy):
         assert "other processes used" in line and "of the" in line and "threshold 10%" in line
         assert line.endswith("left out of the speedup")
     assert set(busy["outcome"].busy) == {("scratch", 0), ("torch", 0)}
+    assert "no speedup: every seed had a run measured on a busy machine" in comparison_table([busy["outcome"]])
 
 
 def test_on_a_busy_machine_the_runs_are_tagged_with_the_figures_that_show_it(busy):
@@ -69,6 +71,8 @@ def test_on_a_busy_machine_the_report_says_so_first_and_leaves_the_runs_out_of_t
 def test_on_a_quiet_machine_none_of_it_appears(quiet):
     assert not any("busy" in line for line in quiet["lines"]), quiet["lines"]
     assert quiet["outcome"].busy == {}
+    table = comparison_table([quiet["outcome"]])
+    assert "speedup (torch / scratch" in table and "busy" not in table
     runs = quiet["children"]
     assert set(runs["tags.harness.busy"]) == {"false"}
     assert (runs["metrics.others_share"] < 0.1).all()
