@@ -12,8 +12,8 @@ independently. The generator has a fixed seed: the same timings give the same in
 A ratio is a difference only when its interval lies wholly above `1 + threshold` or wholly below
 `1 - threshold` (noise threshold, 2% by default); otherwise the verdict is `~`, no significant
 difference. Where a side's coefficient of variation across processes is above 10% (pyperf's rule)
-the comparison carries a warning with the number of repeats the interval would need to be within
-the threshold.
+the comparison carries a warning with the number of repeats (processes) the interval would need to be
+within the threshold, from its width now and the 1/sqrt(n) law.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class Comparison:
         """The spread warning ('' when the spread is within the rule), naming the repeats as the caller calls them."""
         if not self.repeats_needed:
             return ""
-        return (f"coefficient of variation {self.cv:.0%} (above {CV_LIMIT:.0%}): about {self.repeats_needed} "
-                f"{repeats} would bring the interval within ±{self.threshold:.0%}")
+        return (f"coefficient of variation {self.cv:.0%} > {CV_LIMIT:.0%}: about {self.repeats_needed} {repeats} "
+                f"would bring the interval within ±{self.threshold:.0%}")
 
 
 def processes(timings: Timings) -> list[np.ndarray]:
@@ -93,22 +93,26 @@ def resample(timings: Timings, statistic: Callable = np.median, resamples: int =
     return np.array([statistic(row[np.isfinite(row)]) for row in flat])
 
 
-def coefficient_of_variation(timings: Timings) -> float:
-    """Standard deviation over mean across processes (each process its mean); across the timings of
-    the one process where there is only one; NaN with a single timing."""
+def coefficient_of_variation(timings: Timings, statistic: Callable = np.median) -> float:
+    """Standard deviation over mean of the processes' own figures (`statistic` of each); with one
+    process, the robust spread of its timings (1.4826 x median absolute deviation, over the median:
+    a few stray epochs do not move the median the ratio uses); NaN with a single timing."""
     procs = processes(timings)
-    values = np.array([p.mean() for p in procs]) if len(procs) > 1 else np.concatenate(procs) if procs else []
-    if len(values) < 2:
+    if len(procs) > 1:
+        values = np.array([statistic(p) for p in procs])
+        return float(np.std(values, ddof=1) / np.mean(values))
+    if not procs or procs[0].size < 2:
         return math.nan
-    return float(np.std(values, ddof=1) / np.mean(values))
+    t = procs[0]
+    return float(1.4826 * np.median(np.abs(t - np.median(t))) / np.median(t))
 
 
-def repeats_needed(cv_a: float, cv_b: float, threshold: float = THRESHOLD, level: float = LEVEL) -> int:
-    """Repeats per side for a ratio's interval to be within ±threshold of it: its relative half-width
-    is about z·sqrt(cv_a² + cv_b²)/sqrt(n), so n = (z·sqrt(cv_a² + cv_b²) / threshold)²."""
-    z = _z(level)
-    spread = math.hypot(*(c if math.isfinite(c) else 0.0 for c in (cv_a, cv_b)))
-    return max(2, math.ceil((z * spread / threshold) ** 2))
+def repeats_needed(repeats: int, ratio: float, low: float, high: float, threshold: float = THRESHOLD) -> int:
+    """Repeats per side for the interval to come within ±threshold of the ratio: an interval's width
+    shrinks as 1/sqrt(repeats), so from its relative half-width h over `repeats`, n = repeats·(h/threshold)²
+    (never fewer than one more than now)."""
+    half = (high - low) / 2 / ratio
+    return max(repeats + 1, math.ceil(repeats * (half / threshold) ** 2 - 1e-9))
 
 
 def verdict(low: float, high: float, threshold: float = THRESHOLD) -> int:
@@ -133,20 +137,11 @@ def compare(a: Timings, b: Timings, threshold: float = THRESHOLD, level: float =
     low, high = (float(v) for v in np.percentile(ratios, [tail, 100 - tail]))
     middle = [float(statistic(p)) for p in pa], [float(statistic(p)) for p in pb]
     lowest, highest = min(middle[0]) / max(middle[1]), max(middle[0]) / min(middle[1])
-    cv_a, cv_b = coefficient_of_variation(pa), coefficient_of_variation(pb)
-    cv = max((c for c in (cv_a, cv_b) if math.isfinite(c)), default=math.nan)
-    needed = repeats_needed(cv_a, cv_b, threshold, level) if cv > CV_LIMIT else 0
-    return Comparison(pooled(pa) / pooled(pb), low, high, lowest, highest, verdict(low, high, threshold), cv, needed,
-                      threshold)
-
-
-def _z(level: float) -> float:
-    """The standard normal quantile of (1 + level) / 2, by bisection on erf (no SciPy)."""
-    target, lo, hi = (1 + level) / 2, 0.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < target else (lo, mid)
-    return (lo + hi) / 2
+    cv = max((c for c in (coefficient_of_variation(pa, statistic), coefficient_of_variation(pb, statistic))
+              if math.isfinite(c)), default=math.nan)
+    ratio = pooled(pa) / pooled(pb)
+    needed = repeats_needed(min(len(pa), len(pb)), ratio, low, high, threshold) if cv > CV_LIMIT else 0
+    return Comparison(ratio, low, high, lowest, highest, verdict(low, high, threshold), cv, needed, threshold)
 
 
 def cell(c: Comparison, fmt: str = "{:.2f}", unit: str = "x") -> str:

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from harness import machine
+from harness import machine, stats
 from harness.errors import SpecError
 from harness.report import plots as plots_rule
 from harness.report.plots import file_stem
@@ -162,12 +162,17 @@ def _compared_table(parents: pd.DataFrame, children: pd.DataFrame) -> list[str]:
     rows = [r for r in rows if r is not None]
     if not rows:
         return []
-    head = ["experiment", "speedup", "test gap", "agreement", "lowest seed"]
+    head = ["experiment", "speedup [95% CI] (seeds)", "difference", "test gap", "agreement", "lowest seed"]
     return ["", "## The engines compared", "",
             "Scratch and torch trained from the same seed on the same data in the same order. **speedup** "
-            "(window: **training**): torch's steady-state epoch time over scratch's, per seed (the median epoch, "
-            "the first of each run left out as the warm-up, as `harness perf` leaves out its own); above 1, "
-            "scratch is faster. The rest (window: **evaluation**): **test gap** is scratch's test metric minus "
+            "(window: **training**): torch's steady-state epoch time over scratch's, the median over every epoch "
+            "of every seed on each side (the first epoch of each run left out as the warm-up, as `harness perf` "
+            "leaves out its own); above 1, scratch is faster. It is the figure `harness bench` prints and logs as "
+            "the parent run's `engines/speedup`. In brackets its 95% confidence interval, by a bootstrap over the "
+            "seeds and the epochs within each; in parentheses the lowest and highest seed's own ratio. "
+            f"**difference** says scratch faster or slower only when the interval lies outside 1 ± "
+            f"{stats.THRESHOLD:.0%}; otherwise `~`, no significant difference. The rest (window: **evaluation**): "
+            "**test gap** is scratch's test metric minus "
             "torch's, per seed; **agreement** the share of test samples on which the two engines decide alike "
             "(mean over seeds, then the lowest seed). Each experiment's section says how its ONNX files agree.",
             "", *table(head, rows)]
@@ -183,14 +188,45 @@ def _compared(parent: pd.Series, runs: pd.DataFrame) -> list[str] | None:
         return None
     metric = f"metrics.test_{runs['params.evaluation.metric'].iloc[0]}"
     per_seed = lambda s: figure(s.mean(), s.std(ddof=1) if len(s) > 1 else None)  # noqa: E731
-    if "metrics.steady_epoch_s" in done and done["metrics.steady_epoch_s"].notna().all():
-        speed = per_seed(torch_.loc[both, "metrics.steady_epoch_s"] / scratch.loc[both, "metrics.steady_epoch_s"])
-    else:  # a store from before steady_epoch_s was logged per run
-        speed = figure(get("speedup"))
+    speed = _speedup_cells(parent, done)
     gap = per_seed(scratch.loc[both, metric] - torch_.loc[both, metric]) if metric in done else "—"
     agree, lowest = get("agreement_mean"), get("agreement_min")
     percent = lambda v: "—" if v is None or pd.isna(v) else f"{v:.2%}"  # noqa: E731
-    return [parent["group"], speed, gap, percent(agree), percent(lowest)]
+    return [parent["group"], *speed, gap, percent(agree), percent(lowest)]
+
+
+def bench_speedup(runs: pd.DataFrame) -> stats.Comparison | None:
+    """The bench's speedup over these finished runs, by the bench's own definition (`run.bench.epoch_speedup`),
+    from each run's per-epoch training times in the store; None where an engine has none."""
+    from harness import tracking
+    from harness.run.bench import epoch_speedup, speedup_comparison
+    from harness.run.runner import steady_epochs
+
+    times: dict[str, dict[int, list[float]]] = {"scratch": {}, "torch": {}}
+    for _, run in runs.iterrows():
+        if run["engine"] in times:
+            history = [v for _, v in tracking.metric_history(run["run_id"], "epoch_time_s")]
+            if history:
+                times[run["engine"]][int(run["seed"])] = steady_epochs(history)
+    if not times["scratch"] or not times["torch"]:
+        return None
+    return speedup_comparison(epoch_speedup(times["scratch"], times["torch"]))
+
+
+def _speedup_cells(parent: pd.Series, done: pd.DataFrame) -> list[str]:
+    """The speedup's two cells: the ratio with its interval and range, and the verdict. A store without
+    per-epoch times gives the parent run's figure as it was logged."""
+    c = bench_speedup(done)
+    if c is None:
+        from harness.run.bench import speedup_comparison
+
+        c = speedup_comparison({k: parent.get(f"metrics.{k}") for k in (
+            "speedup", "speedup_ci_low", "speedup_ci_high", "speedup_min", "speedup_max", "speedup_cv",
+            "speedup_seeds_needed")})
+    if c is None:
+        return [figure(parent.get("metrics.speedup")), "—"]
+    warning = c.warning("seeds")
+    return [stats.cell(c), stats.words(c, "scratch faster", "scratch slower") + (f" ({warning})" if warning else "")]
 
 
 def _onnx(parent: pd.Series, runs: pd.DataFrame) -> list[str]:

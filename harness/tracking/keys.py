@@ -23,8 +23,10 @@ ONCE = {
     "onnx_max_abs_diff": "onnx/max_abs_diff", "onnx_agreement": "onnx/agreement",
     **{k: f"resources/{k}" for k in RESOURCE_KEYS},
     # a parent run's
-    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "accuracy_gap", "agreement_mean",
-                                   "agreement_min", "agreement_n", "onnx_agreement_count_min", "onnx_agreement_mean")},
+    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "speedup_ci_low", "speedup_ci_high",
+                                   "speedup_verdict", "speedup_cv", "speedup_seeds_needed", "accuracy_gap",
+                                   "agreement_mean", "agreement_min", "agreement_n", "onnx_agreement_count_min",
+                                   "onnx_agreement_mean")},
     "runs_failed": "experiment/runs_failed", "wall_s": "experiment/wall_s",
 }
 
