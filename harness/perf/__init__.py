@@ -8,7 +8,8 @@ The method, the same for every row:
   tenth of an epoch; a per-step figure (XOR) is at least 1 s of steps after 200 warm-up
   steps; an inference figure is whole passes over the test set for at least 1 s after one
   warm-up pass (`Method`);
-- every figure is the median of `repeats` processes, logged with its min and max.
+- every figure is the median of `repeats` processes, logged with its min and max and each repeat's
+  value; a ratio of two rows has a 95% interval by a bootstrap over those repeats (`comparison`).
 
 Rows: the harness's two engines (`scratch`, `torch`); PyTorch as its users write it
 (`torch_plain`, and `torch_compile` where torch.compile works on this machine); scikit-learn's
@@ -25,17 +26,19 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from harness import layers as table
-from harness import machine
+from harness import machine, stats
 from harness import spec as specs
 from harness.perf.runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
 from harness.run.prepare import threads_for
 
-__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "measure", "ratio", "spread"]
+__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "REPEATS", "TRAIN_BATCHES", "Method", "comparison", "measure", "ratio",
+           "spread"]
 
 PLAN: dict[str, tuple[str, ...]] = {
     "scratch": ("gemm", "train", "xor", "networks", "infer", "profile"),
@@ -78,15 +81,21 @@ def _in_fresh_process(target, *args, timeout: float = 900):
 # ---------------------------------------------------------------------------- the parent
 
 
-def spread(values: list[float]) -> dict[str, float]:
-    return {"": statistics.median(values), ".min": min(values), ".max": max(values), ".n": float(len(values))}
+REPEATS = ".repeats"  # a figure's per-repeat values: a tuple here, a metric history (step = repeat) in the store
+
+
+def spread(values: list[float]) -> dict[str, float | tuple[float, ...]]:
+    """A figure over its repeats: the median, `.min`, `.max`, `.n`, and every repeat (`.repeats`)."""
+    return {"": statistics.median(values), ".min": min(values), ".max": max(values), ".n": float(len(values)),
+            REPEATS: tuple(float(v) for v in values)}
 
 
 def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
             log: Callable[[str], None] = print, runtimes: tuple[str, ...] | None = None,
             method: Method | None = None, networks: dict[str, Path] | None = None,
-            ) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`), the settings
+            ) -> tuple[dict[str, float | tuple[float, ...]], dict[str, str], dict[str, str]]:
+    """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`, and `.repeats`, the
+    tuple of every repeat's value, from which `comparison` draws a ratio's interval), the settings
     they were taken with, and the tags (machine record, and why a row is missing). `networks`
     names more rows by the files of their networks (`{"conv": mnist_cnn.toml, "rnn": ...}`)."""
     method = method or Method()
@@ -127,7 +136,7 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
                     samples.setdefault(k, []).append(v)
                 tags.update({k: v for k, v in record.items() if k not in tags})
             log(f"perf: repeat {r + 1}/{repeats} done in {time.perf_counter() - t0:.0f} s")
-    metrics: dict[str, float] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
+    metrics: dict[str, float | tuple[float, ...]] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
                                  "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
     others = {row: specs.load(f) for row, f in networks.items()}
     metrics.update({f"{row}_train_flops_per_sample": train_flops_per_sample(s.network) for row, s in others.items()})
@@ -191,7 +200,17 @@ def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
     return out
 
 
-def ratio(m: dict[str, float], a: str, b: str) -> tuple[float, float, float]:
+def comparison(m: Mapping[str, Any], a: str, b: str, threshold: float = stats.THRESHOLD) -> stats.Comparison | None:
+    """a / b of two figures' medians with its 95% interval by a bootstrap over their repeats (`harness.stats`),
+    the outer band pairing one side's worst repeat with the other's best; None where either side's
+    repeats are not at hand (a run logged before they were)."""
+    ra, rb = m.get(a + REPEATS), m.get(b + REPEATS)
+    if not ra or not rb or isinstance(ra, float) or isinstance(rb, float):
+        return None
+    return stats.compare(list(ra), list(rb), threshold)
+
+
+def ratio(m: Mapping[str, Any], a: str, b: str) -> tuple[float, float, float]:
     """a / b as (median ratio, lowest, highest): the spread pairs a's worst with b's best and back."""
     if not all(k in m for k in (a, b, a + ".min", a + ".max", b + ".min", b + ".max")):
         return math.nan, math.nan, math.nan
