@@ -29,6 +29,7 @@ THRESHOLD = 0.02  # the noise threshold: a ratio within 1 ± this is no differen
 CV_LIMIT = 0.10  # pyperf's rule: above it, the spread is too wide to trust few repeats
 RESAMPLES = 2000
 SEED = 20240  # fixed: the same data gives the same interval
+BLOCK = 2_000_000  # timings drawn at once
 
 Timings = Sequence[float] | Sequence[Sequence[float]]
 
@@ -83,14 +84,18 @@ def resample(timings: Timings, statistic: Callable = np.median, resamples: int =
         padded[i, :p.size] = p
     sizes = np.array([p.size for p in procs])
     chosen = rng.integers(0, len(procs), size=(resamples, len(procs)))  # the processes of each resample
-    n = sizes[chosen]  # (resamples, processes): how many timings each drawn process holds
-    inner = (rng.random((resamples, len(procs), widest)) * n[..., None]).astype(int)  # within each process
-    draws = padded[chosen[..., None], inner]
-    draws[np.arange(widest)[None, None, :] >= n[..., None]] = np.nan  # a shorter process draws its own count
-    flat = draws.reshape(resamples, -1)
-    if statistic is np.median:
-        return np.nanmedian(flat, axis=1)
-    return np.array([statistic(row[np.isfinite(row)]) for row in flat])
+    block = max(1, BLOCK // (len(procs) * widest))  # resamples at a time: memory stays bounded
+    out = []
+    for start in range(0, resamples, block):
+        c = chosen[start:start + block]
+        n = sizes[c]  # (resamples, processes): how many timings each drawn process holds
+        inner = (rng.random((len(c), len(procs), widest)) * n[..., None]).astype(int)  # within each process
+        draws = padded[c[..., None], inner]
+        draws[np.arange(widest)[None, None, :] >= n[..., None]] = np.nan  # a shorter process draws its own count
+        flat = draws.reshape(len(c), -1)
+        out.append(np.nanmedian(flat, axis=1) if statistic is np.median
+                   else np.array([statistic(row[np.isfinite(row)]) for row in flat]))
+    return np.concatenate(out)
 
 
 def coefficient_of_variation(timings: Timings, statistic: Callable = np.median) -> float:
