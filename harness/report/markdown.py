@@ -27,18 +27,17 @@ RESOURCES = [("cpu_s", "CPU user+sys (s)"), ("cpu_percent_mean", "CPU % mean"), 
 
 
 def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | None) -> list[str]:
-    """Whether this bench's per-seed speedups and the newest `harness perf` run's per-repeat
-    scratch / torch ratios at the same batch size overlap: the two tools time the same steady-state epochs."""
+    """Whether this bench's speedup and the newest `harness perf` run's scratch / torch ratio at the same
+    batch size overlap, by their 95% intervals (by their ranges where a run has none): the two tools time
+    the same steady-state epochs."""
     if perf is None:
         return []
-    from harness.perf import ratio
-
     run_id, m, params, _ = perf
     lines = ["", "## Agreement with `harness perf`", "",
              f"The newest `harness perf` run (`{run_id[:8]}`, {params.get('experiment')}) timed the same network's "
              "steady-state epochs another way (a fresh process per repeat, one whole epoch after a warm-up). "
-             "The bench's speedups (lowest to highest seed) against perf's scratch / torch ratios (lowest to "
-             "highest repeat):", ""]
+             "The bench's speedup against perf's scratch / torch ratio, each by its 95% interval (by the lowest to "
+             "highest seed and repeat where a run has no interval):", ""]
     found = False
     for _, parent in parents.iterrows():
         runs = children[children["tags.mlflow.parentRunId"] == parent["run_id"]]
@@ -46,16 +45,27 @@ def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | 
             continue
         batch = runs["params.training.batch_size"].iloc[0]
         key = f"train_sps.{{}}.b{batch}"
-        mid, lo, hi = ratio(m, key.format("scratch"), key.format("torch"))
-        s_lo, s_hi = (parent.get(f"metrics.{k}") for k in ("speedup_min", "speedup_max"))
-        if any(pd.isna(v) for v in (mid, lo, hi, s_lo, s_hi)):
+        what, (lo, hi), (s_lo, s_hi) = _agreement_bands(parent, m, key.format("scratch"), key.format("torch"))
+        if any(pd.isna(v) for v in (lo, hi, s_lo, s_hi)):
             continue
         found = True
         overlap = s_lo <= hi and lo <= s_hi
         lines.append(f"- {parent['group']}, batch {batch}: bench {s_lo:.2f}–{s_hi:.2f}, perf {lo:.2f}–{hi:.2f}: "
-                     + ("the ranges overlap." if overlap else "**the ranges do not overlap**: the machine changed "
-                                                              "between the two, or one of them is wrong."))
+                     + (f"the {what} overlap." if overlap else f"**the {what} do not overlap**: the machine "
+                                                              "changed between the two, or one of them is wrong."))
     return lines + [""] if found else []
+
+
+def _agreement_bands(parent: pd.Series, m: dict, a: str, b: str) -> tuple[str, tuple, tuple]:
+    """What the bench and perf are compared by: their 95% intervals where both have one, else their
+    ranges (the lowest to highest seed, the widest pairing of perf's repeats)."""
+    from harness.perf import comparison, ratio
+
+    c = comparison(m, a, b)
+    bench_ci = tuple(parent.get(f"metrics.speedup_ci_{k}") for k in ("low", "high"))
+    if c is not None and not any(v is None or pd.isna(v) for v in bench_ci):
+        return "95% intervals", (c.low, c.high), bench_ci
+    return "ranges", ratio(m, a, b)[1:], tuple(parent.get(f"metrics.speedup_{k}") for k in ("min", "max"))
 
 
 def _cell(row: pd.Series, key: str) -> str:

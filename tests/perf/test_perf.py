@@ -169,6 +169,12 @@ def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads()
     assert any("do not overlap" in line for line in perf_agreement(parents, children, ("abcdef12", m,
                                                                                        {"experiment": "mnist"}, {})))
     assert perf_agreement(parents, children, None) == []
+    with_repeats(m, "train_sps.scratch.b64", [100_000.0, 99_000.0, 101_000.0])
+    with_repeats(m, "train_sps.torch.b64", [50_000.0, 49_000.0, 51_000.0])  # 2.00x, an interval near it
+    parents.loc[0, ["metrics.speedup_ci_low", "metrics.speedup_ci_high"]] = [1.95, 2.05]
+    lines = perf_agreement(parents, children, ("abcdef12", m, {"experiment": "mnist"}, {}))
+    assert any(line.startswith("- mnist, batch 64: bench 1.95–2.05, perf 1.9") and "95% intervals overlap" in line
+               for line in lines)
 
 
 def test_perf_without_the_data_says_so_in_one_line_before_measuring(tmp_path, monkeypatch):
