@@ -39,7 +39,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(o.failures for o in outcomes) else 0
 
 
+def speedup_line(c: dict[str, float]) -> str:
+    """The bench's speedup as the console prints it: ratio, 95% interval, the seeds' range, verdict."""
+    from harness import stats
+    from harness.run.bench import speedup_comparison
+
+    s = speedup_comparison(c)
+    if s is None:
+        return ""
+    return (f"speedup (torch / scratch, steady-state epochs) {stats.cell(s)}: ratio [95% interval] (lowest-highest "
+            f"seed), {stats.words(s, 'scratch faster', 'scratch slower')}")
+
+
 def comparison_table(outcomes) -> str:
+    from harness.run.bench import speedup_comparison
+
     lines = [f"{'experiment':16} {'engine':8} {'test metric':>18} {'training s':>16} {'samples/s':>12} "
              f"{'peak RSS MB':>11}"]
     for o in outcomes:
@@ -56,11 +70,13 @@ def comparison_table(outcomes) -> str:
                          f"{c[f'{engine}/{metric}_std']:<6.4f} {c[f'{engine}/train_time_s_mean']:>7.3f} ± "
                          f"{c[f'{engine}/train_time_s_std']:<6.3f} {c[f'{engine}/samples_per_s_mean']:>12,.0f} "
                          f"{rss:>11.0f}")
-        if "speedup" in c:
-            lines.append(f"{'':16} speedup (torch / scratch, steady-state epochs) {c['speedup']:.2f}x "
-                         f"({c.get('speedup_min', c['speedup']):.2f}-{c.get('speedup_max', c['speedup']):.2f} "
-                         f"over seeds), agreement {c.get('agreement_mean', float('nan')):.2%}"
+        speed = speedup_line(c)
+        if speed:
+            lines.append(f"{'':16} {speed}, agreement {c.get('agreement_mean', float('nan')):.2%}"
                          + (f"; {len(o.busy)} run(s) on a busy machine left out" if o.busy else ""))
+            warning = speedup_comparison(c).warning("seeds")
+            if warning:
+                lines.append(f"{'':16} warning: the speedup's {warning}")
         elif o.busy:
             lines.append(f"{'':16} no speedup: every seed had a run measured on a busy machine")
     return "\n".join(lines)

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         readme = None
     path = perf_report.write(run_id, stored, params, stored_tags, args.out, date, readme)
     tracking.attach_report([run_id], [path], uri)
-    print(f"\n{'target':80} {'measured':>26}  met")
+    print(f"\n{'target':80} {'measured: ratio [95% interval] (min-max)':>40}  met")
     for target, value, ok in perf_report.targets(stored):
-        print(f"{target[:80]:80} {value[:26]:>26}  {'-' if ok is None else 'yes' if ok else 'NO'}")
+        print(f"{target[:80]:80} {value:>40}  {'-' if ok is None else '~' if ok == '~' else 'yes' if ok else 'NO'}")
     print(f"\nwritten to {path}" + (f" and {readme}'s headline" if readme else "")
           + f"; logged as run {run_id} (MLflow experiment 'perf')")
     if refused:

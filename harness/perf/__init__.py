@@ -8,7 +8,8 @@ The method, the same for every row:
   tenth of an epoch; a per-step figure (XOR) is at least 1 s of steps after 200 warm-up
   steps; an inference figure is whole passes over the test set for at least 1 s after one
   warm-up pass (`Method`);
-- every figure is the median of `repeats` processes, logged with its min and max;
+- every figure is the median of `repeats` processes, logged with its min and max and each repeat's
+  value; a ratio of two rows has a 95% interval by a bootstrap over those repeats (`comparison`);
 - each repeat's window records what other processes did on the machine meanwhile
   (`harness.run.interference`); a perf run with a repeat above `busy_threshold` is tagged as
   measured on a busy machine (`busy_figures`), which perf.md says and the README headline refuses.
@@ -28,18 +29,20 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from harness import layers as table
-from harness import machine
+from harness import machine, stats
 from harness import spec as specs
 from harness.perf.runtime import ENGINES, INFER_BATCHES, TRAIN_BATCHES, Method, compile_check, export, serve
 from harness.run import interference
 from harness.run.prepare import threads_for
 
-__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "TRAIN_BATCHES", "Method", "busy_figures", "measure", "ratio",
+__all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "REPEATS", "TRAIN_BATCHES", "Method", "busy_figures", "comparison",
+           "measure", "ratio",
            "spread"]
 
 PLAN: dict[str, tuple[str, ...]] = {
@@ -83,16 +86,22 @@ def _in_fresh_process(target, *args, timeout: float = 900):
 # ---------------------------------------------------------------------------- the parent
 
 
-def spread(values: list[float]) -> dict[str, float]:
-    return {"": statistics.median(values), ".min": min(values), ".max": max(values), ".n": float(len(values))}
+REPEATS = ".repeats"  # a figure's per-repeat values: a tuple here, a metric history (step = repeat) in the store
+
+
+def spread(values: list[float]) -> dict[str, float | tuple[float, ...]]:
+    """A figure over its repeats: the median, `.min`, `.max`, `.n`, and every repeat (`.repeats`)."""
+    return {"": statistics.median(values), ".min": min(values), ".max": max(values), ".n": float(len(values)),
+            REPEATS: tuple(float(v) for v in values)}
 
 
 def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats: int = 5,
             log: Callable[[str], None] = print, runtimes: tuple[str, ...] | None = None,
             method: Method | None = None, networks: dict[str, Path] | None = None,
             busy_threshold: float = interference.BUSY_THRESHOLD, readings: interference.Source | None = None,
-            ) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`), the settings
+            ) -> tuple[dict[str, float | tuple[float, ...]], dict[str, str], dict[str, str]]:
+    """Every figure of the perf report as flat metrics (median, `.min`, `.max`, `.n`, and `.repeats`, the
+    tuple of every repeat's value, from which `comparison` draws a ratio's interval), the settings
     they were taken with, and the tags (machine record, why a row is missing, the busy-machine
     verdict). `networks` names more rows by the files of their networks (`{"conv": mnist_cnn.toml,
     "rnn": ...}`); `readings` is the source of the machine's readings (the real one by default)."""
@@ -141,7 +150,7 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
             if interference.is_busy(windows[-1], busy_threshold):
                 log(f"perf: repeat {r + 1} measured on a busy machine: {interference.describe(windows[-1])} "
                     f"(threshold {busy_threshold:.0%})")
-    metrics: dict[str, float] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
+    metrics: dict[str, float | tuple[float, ...]] = {"train_flops_per_sample": train_flops_per_sample(spec.network),
                                  "infer_flops_per_sample": infer_flops_per_sample(spec.network)}
     others = {row: specs.load(f) for row, f in networks.items()}
     metrics.update({f"{row}_train_flops_per_sample": train_flops_per_sample(s.network) for row, s in others.items()})
@@ -170,14 +179,14 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     return metrics, settings, tags
 
 
-def busy_figures(windows: list[dict[str, float]], threshold: float) -> tuple[dict[str, float], dict[str, str]]:
+def busy_figures(windows: list[dict[str, float]], threshold: float) -> tuple[dict[str, Any], dict[str, str]]:
     """Other processes' share of the cores over the repeats (median, min, max, n) and how many
     repeats were busy, as metrics; the verdict as tags: busy when any repeat was."""
     if not windows:
         return {}, {}
     busy = [interference.is_busy(w, threshold) for w in windows]
     metrics = {f"busy.others_share{k}": v for k, v in spread([w["others_share"] for w in windows]).items()}
-    metrics["busy.repeats"] = float(sum(busy))
+    metrics["busy.busy_repeats"] = float(sum(busy))
     tags = {interference.BUSY_TAG: str(any(busy)).lower(), "harness.busy_threshold": f"{threshold:g}"}
     return metrics, tags
 
@@ -220,7 +229,17 @@ def peak_rss(spec: specs.ExperimentSpec, threads: int) -> dict[str, float]:
     return out
 
 
-def ratio(m: dict[str, float], a: str, b: str) -> tuple[float, float, float]:
+def comparison(m: Mapping[str, Any], a: str, b: str, threshold: float = stats.THRESHOLD) -> stats.Comparison | None:
+    """a / b of two figures' medians with its 95% interval by a bootstrap over their repeats (`harness.stats`),
+    the outer band pairing one side's worst repeat with the other's best; None where either side's
+    repeats are not at hand (a run logged before they were)."""
+    ra, rb = m.get(a + REPEATS), m.get(b + REPEATS)
+    if not ra or not rb or isinstance(ra, float) or isinstance(rb, float):
+        return None
+    return stats.compare(list(ra), list(rb), threshold)
+
+
+def ratio(m: Mapping[str, Any], a: str, b: str) -> tuple[float, float, float]:
     """a / b as (median ratio, lowest, highest): the spread pairs a's worst with b's best and back."""
     if not all(k in m for k in (a, b, a + ".min", a + ".max", b + ".min", b + ".max")):
         return math.nan, math.nan, math.nan

@@ -10,10 +10,11 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from harness import machine
-from harness.perf import INFER_BATCHES, PLAN, TRAIN_BATCHES, ratio
-from harness.text import span, table
+from harness import machine, stats
+from harness.perf import INFER_BATCHES, PLAN, REPEATS, TRAIN_BATCHES, comparison, ratio
+from harness.text import plural, span, table
 
 TRAIN_ROWS = [r for r, tasks in PLAN.items() if "train" in tasks]
 XOR_ROWS = [r for r, tasks in PLAN.items() if "xor" in tasks]
@@ -26,6 +27,8 @@ LABELS = {"scratch": "scratch (this project, NumPy)", "torch": "torch (the harne
           "torch_plain": "PyTorch, plain loop", "torch_compile": "PyTorch, torch.compile",
           "sklearn": "scikit-learn MLPClassifier", "onnxruntime_scratch": "onnxruntime, scratch's file",
           "onnxruntime_torch": "onnxruntime, torch's file"}
+RATES = ("train_sps", "xor_steps_per_s", "infer_sps", "conv_sps", "rnn_sps")  # the figures shown as ratios
+MET = {True: "yes", False: "**no**", "~": "~ (the interval straddles the target)", None: "not measured"}
 README_BEGIN, README_END = "<!-- perf-headline:begin -->", "<!-- perf-headline:end -->"
 
 
@@ -38,22 +41,56 @@ def fig(m: Mapping[str, float], key: str, fmt: str = "{:,.0f}") -> str:
     return span(m[key], m[key + ".min"], m[key + ".max"], fmt)
 
 
-def fig_ratio(m: Mapping[str, float], a: str, b: str) -> str:
+def fig_ratio(m: Mapping[str, Any], a: str, b: str) -> str:
+    """a / b as `1.31x [1.25–1.38] (1.10–1.50)`: its 95% interval over the repeats, then min–max, `~`
+    before it where the interval does not clear 1 ± the noise threshold; a run logged without its
+    repeats gives 'median (min–max)'."""
+    c = comparison(m, a, b)
+    if c is not None:
+        return stats.cell(c)
     mid, lo, hi = ratio(m, a, b)
     return "—" if math.isnan(mid) else span(mid, lo, hi, "{:.2f}", "x")
+
+
+def clears(m: Mapping[str, Any], a: str, b: str, need: float) -> bool | str | None:
+    """Whether a / b meets `need`: True only when its whole 95% interval is at or above it, False when
+    the whole interval is below, "~" when it straddles `need`; by the median alone for a run logged
+    without its repeats; None where a row is missing."""
+    c = comparison(m, a, b)
+    if c is not None:
+        return True if c.low >= need else False if c.high < need else "~"
+    mid = ratio(m, a, b)[0]
+    return None if math.isnan(mid) else mid >= need
+
+
+def _spread_warnings(m: Mapping[str, Any]) -> str:
+    """One sentence naming the ratios (scratch against each other row) whose repeats spread more than
+    the 10% rule allows, with the repeats they would need; or ''."""
+    rows = {k.removesuffix(REPEATS) for k in m if k.endswith(REPEATS) and k.split(".")[0] in RATES}
+    wide = []
+    for a in sorted(r for r in rows if r.split(".")[1] == "scratch"):
+        for b in sorted(r for r in rows if r != a and r.split(".")[::2] == a.split(".")[::2]):
+            c = comparison(m, a, b)
+            if c is not None and c.repeats_needed:
+                wide.append((c.repeats_needed, f"`{a}` / `{b}`, {c.warning()}"))
+    if not wide:
+        return ""
+    shown = sorted(wide, reverse=True)
+    return (" **Warning**: the repeats spread too wide for the question in "
+            + plural(len(wide), "ratio") + ", such as " + "; ".join(w for _, w in shown[:3]) + ".")
 
 
 def achieved_gflops(m: Mapping[str, float], b: int, suffix: str = "") -> float:
     return m.get(f"train_sps.scratch.b{b}{suffix}", math.nan) * m["train_flops_per_sample"] / 1e9
 
 
-def targets(m: Mapping[str, float]) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for each performance target; met is None where a row is missing."""
-    out: list[tuple[str, str, bool | None]] = []
+def targets(m: Mapping[str, Any]) -> list[tuple[str, str, bool | str | None]]:
+    """(target, measured, met) for each performance target: met is True only where the ratio's whole
+    interval clears the target, "~" where the interval straddles it, None where a row is missing."""
+    out: list[tuple[str, str, bool | str | None]] = []
 
     def vs(a: str, b: str, need: float, what: str) -> None:
-        mid = ratio(m, a, b)[0]
-        out.append((what, fig_ratio(m, a, b), None if math.isnan(mid) else mid >= need))
+        out.append((what, fig_ratio(m, a, b), clears(m, a, b, need)))
 
     vs("train_sps.scratch.b64", "train_sps.torch_plain.b64", 2.0, "training, batch 64: scratch >= 2.0x plain PyTorch")
     vs("train_sps.scratch.b256", "train_sps.torch_plain.b256", 1.5,
@@ -84,7 +121,7 @@ def network_gflops(m: Mapping[str, float], row: str, runtime: str) -> float:
 
 def why_not(m: Mapping[str, float]) -> list[str]:
     """For each target not met, what the measured figures say stands in the way."""
-    missed = {t for t, _, ok in targets(m) if ok is False}
+    missed = {t for t, _, ok in targets(m) if ok is False or ok == "~"}
     out = []
     if any(t.startswith("training, batch") and "PyTorch" in t for t in missed) or any(
             "matmul FLOP rate" in t for t in missed):
@@ -136,7 +173,7 @@ def busy_note(m: Mapping[str, float], tags: Mapping[str, str]) -> list[str]:
     if not busy_machine(tags):
         return [f"**Other processes.** They used {share} of the usable cores during a repeat (median, min–max), "
                 f"below the {threshold:.0%} above which a run is called measured on a busy machine.", ""]
-    busy = int(m.get("busy.repeats", 0))
+    busy = int(m.get("busy.busy_repeats", 0))
     return [f"**Measured on a busy machine.** Other processes used {share} of the usable cores during a repeat "
             f"(median, min–max); {busy} of {int(m['busy.others_share.n'])} repeats were above {threshold:.0%}. "
             "The figures below tell of the machine as much as of the runtimes; `harness perf --readme` does not "
@@ -149,7 +186,8 @@ def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date:
         f"From `harness perf` run `{run_id[:8]}` on {date}: {tags.get('machine.cpu', '?')}, "
         f"{tags.get('machine.cores_usable', '?')} cores, NumPy on {tags.get('blas.numpy.library', '?')} "
         f"({tags.get('blas.numpy.kernel', '?')} kernel), kernel overrides: {tags.get('env.kernel_overrides', '?')}. "
-        "Median (min–max) of fresh-process repeats; MNIST 784-128-64-10, float32, one whole epoch after a warm-up.",
+        "Median (min–max) of fresh-process repeats; a ratio `r [95% interval] (min–max)`, `~` where the interval "
+        "does not clear 1 ± 2%; MNIST 784-128-64-10, float32, one whole epoch after a warm-up.",
         "",
         f"- training, batch 64: scratch {fig(m, 'train_sps.scratch.b64')} samples/s; "
         f"**{fig_ratio(m, 'train_sps.scratch.b64', 'train_sps.torch_plain.b64')}** a plain PyTorch loop, "
@@ -181,10 +219,13 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
              f"{float(params.get('warmup_share', 0.1)):.0%} of an epoch, at a constant learning rate; a per-step "
              f"figure is at least {params.get('min_window_s')} s of steps after a warm-up; an inference figure is "
              f"whole passes over the test set for at least {params.get('min_window_s')} s. Figures are the median "
-             "(min–max) over the repeats; a ratio's range pairs one side's worst repeat with the other's best.",
+             "(min–max) over the repeats. A ratio is written `1.31x [1.25–1.38] (1.10–1.50)`: the ratio of the "
+             "medians, in brackets its 95% confidence interval by a bootstrap over the repeats, in parentheses the "
+             "widest the repeats allow (one side's worst repeat against the other's best). A `~` before it: the "
+             f"interval does not clear 1 ± {stats.THRESHOLD:.0%}, no significant difference. A target is met only "
+             "when its whole interval clears it." + _spread_warnings(m),
              "", "## Targets", ""]
-    verdict = {True: "yes", False: "**no**", None: "not measured"}
-    lines += table(["target", "measured", "met"], [(t, v, verdict[ok]) for t, v, ok in targets(m)], 3)
+    lines += table(["target", "measured", "met"], [(t, v, MET[ok]) for t, v, ok in targets(m)], 3)
     missing = {k.removeprefix("perf.missing."): v for k, v in tags.items() if k.startswith("perf.missing.")}
     failed = {k.removeprefix("perf.failed."): v for k, v in tags.items() if k.startswith("perf.failed.")}
     for row, why in {**missing, **failed}.items():

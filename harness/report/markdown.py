@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from harness import machine
+from harness import machine, stats
 from harness.errors import SpecError
 from harness.report import busy
 from harness.report import plots as plots_rule
@@ -28,18 +28,17 @@ RESOURCES = [("cpu_s", "CPU user+sys (s)"), ("cpu_percent_mean", "CPU % mean"), 
 
 
 def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | None) -> list[str]:
-    """Whether this bench's per-seed speedups and the newest `harness perf` run's per-repeat
-    scratch / torch ratios at the same batch size overlap: the two tools time the same steady-state epochs."""
+    """Whether this bench's speedup and the newest `harness perf` run's scratch / torch ratio at the same
+    batch size overlap, by their 95% intervals (by their ranges where a run has none): the two tools time
+    the same steady-state epochs."""
     if perf is None:
         return []
-    from harness.perf import ratio
-
     run_id, m, params, _ = perf
     lines = ["", "## Agreement with `harness perf`", "",
              f"The newest `harness perf` run (`{run_id[:8]}`, {params.get('experiment')}) timed the same network's "
              "steady-state epochs another way (a fresh process per repeat, one whole epoch after a warm-up). "
-             "The bench's speedups (lowest to highest seed) against perf's scratch / torch ratios (lowest to "
-             "highest repeat):", ""]
+             "The bench's speedup against perf's scratch / torch ratio, each by its 95% interval (by the lowest to "
+             "highest seed and repeat where a run has no interval):", ""]
     found = False
     for _, parent in parents.iterrows():
         runs = children[children["tags.mlflow.parentRunId"] == parent["run_id"]]
@@ -47,16 +46,27 @@ def perf_agreement(parents: pd.DataFrame, children: pd.DataFrame, perf: tuple | 
             continue
         batch = runs["params.training.batch_size"].iloc[0]
         key = f"train_sps.{{}}.b{batch}"
-        mid, lo, hi = ratio(m, key.format("scratch"), key.format("torch"))
-        s_lo, s_hi = (parent.get(f"metrics.{k}") for k in ("speedup_min", "speedup_max"))
-        if any(pd.isna(v) for v in (mid, lo, hi, s_lo, s_hi)):
+        what, (lo, hi), (s_lo, s_hi) = _agreement_bands(parent, m, key.format("scratch"), key.format("torch"))
+        if any(pd.isna(v) for v in (lo, hi, s_lo, s_hi)):
             continue
         found = True
         overlap = s_lo <= hi and lo <= s_hi
         lines.append(f"- {parent['group']}, batch {batch}: bench {s_lo:.2f}–{s_hi:.2f}, perf {lo:.2f}–{hi:.2f}: "
-                     + ("the ranges overlap." if overlap else "**the ranges do not overlap**: the machine changed "
-                                                              "between the two, or one of them is wrong."))
+                     + (f"the {what} overlap." if overlap else f"**the {what} do not overlap**: the machine "
+                                                              "changed between the two, or one of them is wrong."))
     return lines + [""] if found else []
+
+
+def _agreement_bands(parent: pd.Series, m: dict, a: str, b: str) -> tuple[str, tuple, tuple]:
+    """What the bench and perf are compared by: their 95% intervals where both have one, else their
+    ranges (the lowest to highest seed, the widest pairing of perf's repeats)."""
+    from harness.perf import comparison, ratio
+
+    c = comparison(m, a, b)
+    bench_ci = tuple(parent.get(f"metrics.speedup_ci_{k}") for k in ("low", "high"))
+    if c is not None and not any(v is None or pd.isna(v) for v in bench_ci):
+        return "95% intervals", (c.low, c.high), bench_ci
+    return "ranges", ratio(m, a, b)[1:], tuple(parent.get(f"metrics.speedup_{k}") for k in ("min", "max"))
 
 
 def _cell(row: pd.Series, key: str) -> str:
@@ -164,12 +174,17 @@ def _compared_table(parents: pd.DataFrame, children: pd.DataFrame) -> list[str]:
     rows = [r for r in rows if r is not None]
     if not rows:
         return []
-    head = ["experiment", "speedup", "test gap", "agreement", "lowest seed"]
+    head = ["experiment", "speedup [95% CI] (seeds)", "difference", "test gap", "agreement", "lowest seed"]
     return ["", "## The engines compared", "",
             "Scratch and torch trained from the same seed on the same data in the same order. **speedup** "
-            "(window: **training**): torch's steady-state epoch time over scratch's, per seed (the median epoch, "
-            "the first of each run left out as the warm-up, as `harness perf` leaves out its own); above 1, "
-            "scratch is faster. The rest (window: **evaluation**): **test gap** is scratch's test metric minus "
+            "(window: **training**): torch's steady-state epoch time over scratch's, the median over every epoch "
+            "of every seed on each side (the first epoch of each run left out as the warm-up, as `harness perf` "
+            "leaves out its own); above 1, scratch is faster. It is the figure `harness bench` prints and logs as "
+            "the parent run's `engines/speedup`. In brackets its 95% confidence interval, by a bootstrap over the "
+            "seeds and the epochs within each; in parentheses the lowest and highest seed's own ratio. "
+            f"**difference** says scratch faster or slower only when the interval lies outside 1 ± "
+            f"{stats.THRESHOLD:.0%}; otherwise `~`, no significant difference. The rest (window: **evaluation**): "
+            "**test gap** is scratch's test metric minus "
             "torch's, per seed; **agreement** the share of test samples on which the two engines decide alike "
             "(mean over seeds, then the lowest seed). Each experiment's section says how its ONNX files agree.",
             "", *table(head, rows)]
@@ -183,19 +198,51 @@ def _compared(parent: pd.Series, runs: pd.DataFrame) -> list[str] | None:
     both = scratch.index.intersection(torch_.index)
     if both.empty:
         return None
-    quiet = both.difference(list(busy.busy_seeds(runs)))  # the speedup leaves out runs on a busy machine
+    left_out = busy.busy_seeds(runs)  # the speedup leaves out every seed with a run on a busy machine
     metric = f"metrics.test_{runs['params.evaluation.metric'].iloc[0]}"
     per_seed = lambda s: figure(s.mean(), s.std(ddof=1) if len(s) > 1 else None)  # noqa: E731
-    if quiet.empty:
-        speed = "— (busy machine)"
-    elif "metrics.steady_epoch_s" in done and done["metrics.steady_epoch_s"].notna().all():
-        speed = per_seed(torch_.loc[quiet, "metrics.steady_epoch_s"] / scratch.loc[quiet, "metrics.steady_epoch_s"])
-    else:  # a store from before steady_epoch_s was logged per run
-        speed = figure(get("speedup"))
+    if both.difference(list(left_out)).empty:
+        speed = ["— (busy machine)", "—"]
+    else:
+        speed = _speedup_cells(parent, done[~done["seed"].isin(left_out)])
     gap = per_seed(scratch.loc[both, metric] - torch_.loc[both, metric]) if metric in done else "—"
     agree, lowest = get("agreement_mean"), get("agreement_min")
     percent = lambda v: "—" if v is None or pd.isna(v) else f"{v:.2%}"  # noqa: E731
-    return [parent["group"], speed, gap, percent(agree), percent(lowest)]
+    return [parent["group"], *speed, gap, percent(agree), percent(lowest)]
+
+
+def bench_speedup(runs: pd.DataFrame) -> stats.Comparison | None:
+    """The bench's speedup over these finished runs, by the bench's own definition (`run.bench.epoch_speedup`),
+    from each run's per-epoch training times in the store; None where an engine has none."""
+    from harness import tracking
+    from harness.run.bench import epoch_speedup, speedup_comparison
+    from harness.run.runner import steady_epochs
+
+    times: dict[str, dict[int, list[float]]] = {"scratch": {}, "torch": {}}
+    for _, run in runs.iterrows():
+        if run["engine"] in times:
+            history = [v for _, v in tracking.metric_history(run["run_id"], "epoch_time_s")]
+            if history:
+                times[run["engine"]][int(run["seed"])] = steady_epochs(history)
+    if not times["scratch"] or not times["torch"]:
+        return None
+    return speedup_comparison(epoch_speedup(times["scratch"], times["torch"]))
+
+
+def _speedup_cells(parent: pd.Series, done: pd.DataFrame) -> list[str]:
+    """The speedup's two cells: the ratio with its interval and range, and the verdict. A store without
+    per-epoch times gives the parent run's figure as it was logged."""
+    c = bench_speedup(done)
+    if c is None:
+        from harness.run.bench import speedup_comparison
+
+        c = speedup_comparison({k: parent.get(f"metrics.{k}") for k in (
+            "speedup", "speedup_ci_low", "speedup_ci_high", "speedup_min", "speedup_max", "speedup_cv",
+            "speedup_seeds_needed")})
+    if c is None:
+        return [figure(parent.get("metrics.speedup")), "—"]
+    warning = c.warning("seeds")
+    return [stats.cell(c), stats.words(c, "scratch faster", "scratch slower") + (f" ({warning})" if warning else "")]
 
 
 def _onnx(parent: pd.Series, runs: pd.DataFrame) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import spec as specs
-from harness import tracking
+from harness import stats, tracking
 from harness.data import DATASETS
 from harness.errors import HarnessError, SpecError
 from harness.metrics import get as get_metric
@@ -215,22 +215,50 @@ def compare(s: specs.ExperimentSpec, results: dict[tuple[str, int], RunResult],
 
 
 def speedup(scratch: dict[int, RunResult], torch_: dict[int, RunResult]) -> dict[str, float]:
-    """torch's steady-state epoch time over scratch's (above 1, scratch is faster): the ratio of
-    the medians over every steady epoch of every seed, and its spread as the lowest and highest
-    ratio of one seed's median epochs. The first epoch of each run is the warm-up and is left out,
-    as `harness perf` leaves out its warm-up: the two tools time the same thing."""
-    s_all = [t for r in scratch.values() for t in r.steady_epoch_times]
-    t_all = [t for r in torch_.values() for t in r.steady_epoch_times]
-    per_seed = [torch_[k].steady_epoch_s / scratch[k].steady_epoch_s for k in sorted(scratch.keys() & torch_.keys())]
-    out = {"speedup": statistics.median(t_all) / statistics.median(s_all)}
-    if per_seed:
-        out["speedup_min"], out["speedup_max"] = min(per_seed), max(per_seed)
-    for name, times, runs in (("scratch", s_all, scratch), ("torch", t_all, torch_)):
+    """The bench's speedup (`epoch_speedup` of each engine's steady-state epochs, seed by seed), and
+    each engine's steady samples/s (median, min, max over its epochs)."""
+    out = epoch_speedup({k: r.steady_epoch_times for k, r in scratch.items()},
+                        {k: r.steady_epoch_times for k, r in torch_.items()})
+    for name, runs in (("scratch", scratch), ("torch", torch_)):
+        times = [t for r in runs.values() for t in r.steady_epoch_times]
         n = next(iter(runs.values())).samples_per_epoch
         out[f"{name}/steady_samples_per_s_median"] = n / statistics.median(times)
         out[f"{name}/steady_samples_per_s_min"] = n / max(times)
         out[f"{name}/steady_samples_per_s_max"] = n / min(times)
     return out
+
+
+def epoch_speedup(scratch: dict[int, list[float]], torch_: dict[int, list[float]]) -> dict[str, float]:
+    """The one definition of the bench's speedup, used by the console, the parent run and the report:
+    torch's steady-state epoch time over scratch's (above 1, scratch is faster), the ratio of the
+    medians over every steady epoch of every seed (the first epoch of each run is the warm-up and is
+    left out, as `harness perf` leaves out its own). `speedup_ci_low`/`_high`: its 95% interval by a
+    hierarchical bootstrap over seeds (processes) and the epochs of each (`harness.stats`);
+    `speedup_verdict` +1 (scratch faster), -1 (slower) or 0 (`~`, inside 1 ± the noise threshold);
+    `speedup_min`/`_max`, the outer band, the lowest and highest ratio of one seed's median epochs;
+    `speedup_cv` and, above the 10% rule, `speedup_seeds_needed`."""
+    c = stats.compare([torch_[k] for k in sorted(torch_)], [scratch[k] for k in sorted(scratch)])
+    out = {"speedup": c.ratio, "speedup_ci_low": c.low, "speedup_ci_high": c.high,
+           "speedup_verdict": float(c.verdict), "speedup_cv": c.cv}
+    if c.repeats_needed:
+        out["speedup_seeds_needed"] = float(c.repeats_needed)
+    both = sorted(scratch.keys() & torch_.keys())
+    per_seed = [statistics.median(torch_[k]) / statistics.median(scratch[k]) for k in both]
+    if per_seed:
+        out["speedup_min"], out["speedup_max"] = min(per_seed), max(per_seed)
+    return out
+
+
+def speedup_comparison(c: dict[str, float]) -> stats.Comparison | None:
+    """The speedup of a comparison (`compare`'s figures, or a parent run's) as a `stats.Comparison`, or None."""
+    if not all(k in c and c[k] is not None and np.isfinite(c[k]) for k in ("speedup", "speedup_ci_low",
+                                                                           "speedup_ci_high")):
+        return None
+    lo, hi = c.get("speedup_min", c["speedup"]), c.get("speedup_max", c["speedup"])
+    needed = c.get("speedup_seeds_needed")
+    return stats.Comparison(c["speedup"], c["speedup_ci_low"], c["speedup_ci_high"], lo, hi,
+                            stats.verdict(c["speedup_ci_low"], c["speedup_ci_high"]), c.get("speedup_cv", np.nan),
+                            int(needed) if needed is not None and np.isfinite(needed) else 0)
 
 
 def _figure(r: RunResult, name: str) -> float | None:

@@ -94,12 +94,16 @@ class RunResult:
     def steady_epoch_times(self) -> list[float]:
         """Training clocks of the epochs after the first: the first is the warm-up (first-touch page
         faults, thread start-up, lazy initialisation) and is left out of every speed figure."""
-        times = [e.epoch_time_s for e in self.epochs]
-        return times[1:] if len(times) > 1 else times
+        return steady_epochs([e.epoch_time_s for e in self.epochs])
 
     @property
     def steady_epoch_s(self) -> float:
         return statistics.median(self.steady_epoch_times)
+
+
+def steady_epochs(times: list[float]) -> list[float]:
+    """The epochs of a run that speed figures use: all but the first (the warm-up), unless it is the only one."""
+    return list(times[1:]) if len(times) > 1 else list(times)
 
 
 EpochCallback = Callable[[EpochRecord], None]

@@ -24,8 +24,10 @@ ONCE = {
     **{k: f"resources/{k}" for k in RESOURCE_KEYS},
     **{k: f"interference/{k}" for k in INTERFERENCE_KEYS},
     # a parent run's
-    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "accuracy_gap", "agreement_mean",
-                                   "agreement_min", "agreement_n", "onnx_agreement_count_min", "onnx_agreement_mean")},
+    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "speedup_ci_low", "speedup_ci_high",
+                                   "speedup_verdict", "speedup_cv", "speedup_seeds_needed", "accuracy_gap",
+                                   "agreement_mean", "agreement_min", "agreement_n", "onnx_agreement_count_min",
+                                   "onnx_agreement_mean")},
     "runs_failed": "experiment/runs_failed", "runs_busy": "experiment/runs_busy", "wall_s": "experiment/wall_s",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -11,6 +12,8 @@ from mlflow.tracking import MlflowClient
 from harness.errors import TrackingError
 from harness.tracking import keys
 from harness.tracking.store import BENCH_TAG, KIND_TAG, connect, resolve_uri
+
+REPEATS = ".repeats"  # a figure's per-repeat values (as harness.perf.REPEATS names them): one step per repeat
 
 
 def run_counts(uri: str | None = None) -> tuple[str, dict[str, int]]:
@@ -62,10 +65,15 @@ def latest_perf(uri: str | None = None) -> tuple[str, dict[str, float], dict[str
     return (run_id, *read_run(run_id, uri))
 
 
-def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """(metrics by the harness's names, params, tags) of one run, from the store."""
-    run = MlflowClient(resolve_uri(uri)).get_run(run_id)
-    metrics = {keys.flat_name(k): v for k, v in run.data.metrics.items() if not k.startswith(keys.CURVES)}
+def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """(metrics by the harness's names, params, tags) of one run, from the store; a figure's repeats
+    (a `.repeats` key, logged as a history) come back as the tuple of its values in step order."""
+    client = MlflowClient(resolve_uri(uri))
+    run = client.get_run(run_id)
+    metrics: dict[str, Any] = {keys.flat_name(k): v for k, v in run.data.metrics.items()
+                               if not k.startswith(keys.CURVES)}
+    for k in [k for k in metrics if k.endswith(REPEATS)]:
+        metrics[k] = tuple(m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step))
     return metrics, dict(run.data.params), dict(run.data.tags)
 
 

@@ -320,18 +320,25 @@ def curves_figure(result: Any):
 # ---------------------------------------------------------------------------- reading
 
 
-def log_perf(metrics: dict[str, float], settings: dict[str, str], uri: str | None = None,
+def log_perf(metrics: dict[str, float | tuple[float, ...]], settings: dict[str, str], uri: str | None = None,
              tags: dict[str, str] | None = None) -> str:
-    """One run in the experiment "perf" holding every figure of a `harness perf`; its run id.
+    """One run in the experiment "perf" holding every figure of a `harness perf`; its run id. A tuple
+    (a figure's repeats) is logged as a metric history, one step per repeat.
     `tags` (the measuring processes' machine record) take precedence over this process's."""
     tracker = Tracker(resolve_uri(uri), time.strftime("perf-%Y%m%d-%H%M%S"))
+    stamp = int(time.time() * 1000)
     retrying(mlflow.set_experiment, experiment_id=tracker._experiment_id("perf"))  # refused in the trash
     all_tags = {KIND_TAG: "perf", **environment_tags(), **(tags or {})}
     with tracker._run(run_name=tracker.bench_id, tags=all_tags) as run_id:
         retrying(mlflow.log_params, settings)
-        items = list(metrics.items())
+        items = [(k, v) for k, v in metrics.items() if not isinstance(v, (tuple, list))]
         for i in range(0, len(items), 500):
             retrying(mlflow.log_metrics, dict(items[i : i + 500]))
+        # a figure's per-repeat values as its own history (step = repeat): the intervals come from the store alone
+        history = [Metric(k, float(v), stamp, step) for k, values in metrics.items()
+                   if isinstance(values, (tuple, list)) for step, v in enumerate(values)]
+        for i in range(0, len(history), 1000):
+            retrying(tracker.client.log_batch, run_id, metrics=history[i : i + 1000])
     return run_id
 
 

@@ -17,7 +17,8 @@ def test_flop_counts_of_the_mnist_network():
 
 
 def test_a_spread_is_median_min_max_and_count():
-    assert perf.spread([3.0, 1.0, 2.0, 10.0, 2.5]) == {"": 2.5, ".min": 1.0, ".max": 10.0, ".n": 5.0}
+    assert perf.spread([3.0, 1.0, 2.0, 10.0, 2.5]) == {"": 2.5, ".min": 1.0, ".max": 10.0, ".n": 5.0,
+                                                       ".repeats": (3.0, 1.0, 2.0, 10.0, 2.5)}
 
 
 def with_spread(m, key, median, lo, hi):
@@ -82,6 +83,38 @@ def test_the_report_names_the_machine_the_method_and_every_spread():
     assert "no compiler" in md and "2026-11-23" in md
 
 
+def with_repeats(m, key, values):
+    m.update({key + suffix: v for suffix, v in perf.spread(values).items()})
+
+
+def test_a_ratio_with_its_repeats_has_an_interval_and_a_target_is_met_only_when_the_interval_clears_it():
+    m = fake_metrics(2.0)
+    with_repeats(m, "train_sps.torch_plain.b64", [100_000.0, 101_000.0, 99_000.0, 100_500.0, 99_500.0])
+    with_repeats(m, "train_sps.scratch.b64", [210_000.0, 212_000.0, 208_000.0, 211_000.0, 209_000.0])
+    c = perf.comparison(m, "train_sps.scratch.b64", "train_sps.torch_plain.b64")
+    assert c.low > 2.0 and c.verdict == 1 and c.lowest == pytest.approx(208 / 101)
+    target = "training, batch 64: scratch >= 2.0x plain PyTorch"
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[target] is True
+    assert perf_report.fig_ratio(m, "train_sps.scratch.b64", "train_sps.torch_plain.b64") == perf_report.stats.cell(c)
+    with_repeats(m, "train_sps.scratch.b64", [190_000.0, 230_000.0, 200_000.0, 180_000.0, 220_000.0])  # median 2.0x
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[target] == "~"
+    with_repeats(m, "train_sps.scratch.b64", [100_000.0, 101_000.0, 99_000.0, 100_500.0, 99_500.0])  # alike
+    assert perf_report.fig_ratio(m, "train_sps.scratch.b64", "train_sps.torch_plain.b64").startswith("~1.00x [")
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[target] is False
+
+
+def test_the_repeats_go_to_the_store_as_a_history_and_come_back_in_order(tmp_path):
+    from harness import tracking
+
+    uri = tracking.connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    metrics = {"gflops.numpy": 300.0}
+    with_repeats(metrics, "train_sps.scratch.b64", [3.0, 1.0, 2.0])
+    run_id = tracking.log_perf(metrics, {"repeats": "3"}, uri)
+    stored, params, _ = tracking.read_run(run_id, uri)
+    assert stored["train_sps.scratch.b64.repeats"] == (3.0, 1.0, 2.0) and stored["train_sps.scratch.b64"] == 2.0
+    assert stored["gflops.numpy"] == 300.0 and params["repeats"] == "3"
+
+
 def test_the_readme_headline_is_rewritten_between_its_markers_only(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{perf_report.README_BEGIN}\nold figure 9.9x\n{perf_report.README_END}\nrest\n")
@@ -102,7 +135,7 @@ def test_the_committed_readme_quotes_the_committed_perf_report():
     perf_md = (ROOT / "results" / "perf.md").read_text()
     run_id = block.split("`harness perf` run `")[1].split("`")[0]
     assert f"run `{run_id}" in perf_md
-    for ratio_text in [w for w in block.split("**") if w.endswith(")") and "x (" in w]:
+    for ratio_text in [w for w in block.split("**") if w.endswith(")") and ("x (" in w or "x [" in w)]:
         assert ratio_text in perf_md, ratio_text
 
 
@@ -122,7 +155,7 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     assert m["rss_peak_mb.scratch"] >= m["rss_baseline_mb.scratch"] > 0
     assert any("repeat 2/2" in line for line in logged)
     # each repeat's window watched the machine (played quiet here, the fresh processes its own children)
-    assert m["busy.others_share.n"] == 2 and m["busy.repeats"] == 0 and tags["harness.busy"] == "false"
+    assert m["busy.others_share.n"] == 2 and m["busy.busy_repeats"] == 0 and tags["harness.busy"] == "false"
 
 
 def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads():
@@ -140,6 +173,12 @@ def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads()
     assert any("do not overlap" in line for line in perf_agreement(parents, children, ("abcdef12", m,
                                                                                        {"experiment": "mnist"}, {})))
     assert perf_agreement(parents, children, None) == []
+    with_repeats(m, "train_sps.scratch.b64", [100_000.0, 99_000.0, 101_000.0])
+    with_repeats(m, "train_sps.torch.b64", [50_000.0, 49_000.0, 51_000.0])  # 2.00x, an interval near it
+    parents.loc[0, ["metrics.speedup_ci_low", "metrics.speedup_ci_high"]] = [1.95, 2.05]
+    lines = perf_agreement(parents, children, ("abcdef12", m, {"experiment": "mnist"}, {}))
+    assert any(line.startswith("- mnist, batch 64: bench 1.95–2.05, perf 1.9") and "95% intervals overlap" in line
+               for line in lines)
 
 
 def test_perf_without_the_data_says_so_in_one_line_before_measuring(tmp_path, monkeypatch):
@@ -182,7 +221,7 @@ def test_perf_md_says_when_its_figures_came_from_a_busy_machine():
     params = {"threads": "2", "repeats": "5", "experiment": "mnist"}
     m = fake_metrics()
     m.update({"busy.others_share": 0.05, "busy.others_share.min": 0.01, "busy.others_share.max": 0.6,
-              "busy.others_share.n": 5.0, "busy.repeats": 1.0})
+              "busy.others_share.n": 5.0, "busy.busy_repeats": 1.0})
     busy = perf_report.markdown("run1", m, params, {"harness.busy": "true", "harness.busy_threshold": "0.1"})
     assert "**Measured on a busy machine.** Other processes used 5% (1%–60%) of the usable cores" in busy
     assert "1 of 5 repeats were above 10%" in busy
@@ -199,7 +238,7 @@ def test_perf_refuses_the_readme_headline_from_a_busy_run_unless_forced(tmp_path
 
     m = fake_metrics()
     m.update({"busy.others_share": 0.5, "busy.others_share.min": 0.4, "busy.others_share.max": 0.7,
-              "busy.others_share.n": 5.0, "busy.repeats": 5.0 if busy else 0.0})
+              "busy.others_share.n": 5.0, "busy.busy_repeats": 5.0 if busy else 0.0})
     tags = {"harness.busy": str(busy).lower(), "harness.busy_threshold": "0.1", "machine.cpu": "Some CPU"}
     settings = {"threads": "2", "repeats": "5", "experiment": "mnist"}
     monkeypatch.setattr(perf, "measure", lambda *a, **k: (m, settings, tags))

@@ -12,7 +12,8 @@ def runs(busy_flags):
     rows = []
     for (engine, seed), flag in busy_flags.items():
         slow = 4.0 if (engine, seed) == ("torch", 1) else 1.0
-        rows.append({"experiment": "xor", "engine": engine, "seed": seed, "status": "FINISHED",
+        rows.append({"run_id": f"{engine}-{seed}", "experiment": "xor", "engine": engine, "seed": seed,
+                     "status": "FINISHED",
                      "params.evaluation.metric": "accuracy", "metrics.test_accuracy": 1.0,
                      "metrics.steady_epoch_s": (2.0 * slow if engine == "torch" else 1.0),
                      "tags.harness.busy": flag, "tags.harness.busy_threshold": "0.1",
@@ -24,14 +25,20 @@ def runs(busy_flags):
 PARENT = pd.Series({"group": "xor"})
 
 
-def test_a_busy_seed_is_left_out_of_the_speedup_both_engines():
+def test_a_busy_seed_is_left_out_of_the_speedup_both_engines(monkeypatch):
+    from harness import tracking
+
     mixed = runs({("scratch", 0): "false", ("torch", 0): "false", ("scratch", 1): "false", ("torch", 1): "true"})
+    steady = dict(zip(mixed["run_id"], mixed["metrics.steady_epoch_s"], strict=True))
+    # each run's epoch times as the store holds them: a warm-up epoch, then three steady ones
+    monkeypatch.setattr(tracking, "metric_history", lambda run_id, name: [(1, 9.0)] + [(e, steady[run_id])
+                                                                                        for e in (2, 3, 4)])
     assert busy.busy_seeds(mixed) == {1}
-    assert _compared(PARENT, mixed)[1] == "2.000"  # seed 0 alone
+    assert _compared(PARENT, mixed)[1].startswith("2.00")  # seed 0 alone
     quiet = mixed.assign(**{"tags.harness.busy": "false"})
-    assert _compared(PARENT, quiet)[1] == "5 ± 4"  # what the busy run made of it
+    assert _compared(PARENT, quiet)[1].startswith("5.00")  # what the busy run made of it: torch's median 5 s
     every = mixed.assign(**{"tags.harness.busy": "true"})
-    assert _compared(PARENT, every)[1] == "— (busy machine)"
+    assert _compared(PARENT, every)[1:3] == ["— (busy machine)", "—"]
 
 
 def test_the_note_comes_first_and_names_an_experiment_whose_every_run_was_busy():

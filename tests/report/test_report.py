@@ -153,3 +153,16 @@ def test_the_resource_plot_draws_the_training_window_on_linear_axes(built):
         for j, key in enumerate(keys):
             widths = [p.get_width() for p in grid[i][j].patches]
             assert widths == pytest.approx(rows[f"{key}_mean"].tolist(), rel=1e-12), (experiment, key)
+
+
+def test_a_store_without_epoch_times_shows_the_parent_run_s_speedup_as_logged():
+    from harness.report.markdown import _speedup_cells
+
+    no_runs = pd.DataFrame(columns=["run_id", "engine", "seed"])
+    parent = pd.Series({"metrics.speedup": 1.5, "metrics.speedup_ci_low": 1.4, "metrics.speedup_ci_high": 1.6,
+                        "metrics.speedup_min": 1.3, "metrics.speedup_max": 1.7})
+    assert _speedup_cells(parent, no_runs) == ["1.50x [1.40–1.60] (1.30–1.70)", "scratch faster"]
+    parent["metrics.speedup_ci_low"] = 0.99
+    assert _speedup_cells(parent, no_runs) == ["~1.50x [0.99–1.60] (1.30–1.70)", "~ no significant difference"]
+    older = pd.Series({"metrics.speedup": 1.5})  # from before the interval was logged
+    assert _speedup_cells(older, no_runs) == ["1.500", "—"]

@@ -194,6 +194,9 @@ def test_the_parent_logs_the_comparison(store):
         assert not math.isnan(parent[f"metrics.{key}"]), key
     assert parent["metrics.engines/speedup"] > 0 and parent["metrics.engines/agreement_mean"] == 1.0
     assert 0 < parent["metrics.engines/speedup_min"] <= parent["metrics.engines/speedup_max"]
+    assert parent["metrics.engines/speedup_ci_low"] <= parent["metrics.engines/speedup"] \
+        <= parent["metrics.engines/speedup_ci_high"]
+    assert parent["metrics.engines/speedup_verdict"] in (-1, 0, 1)
     assert not any(c.startswith("metrics.system/") and children(store, "xor")[c].notna().any()
                    for c in children(store, "xor").columns)  # machine-wide figures are not the run's
     assert parent["metrics.engines/onnx_agreement_count_min"] == 4 and parent["metrics.engines/agreement_n"] == 4
@@ -237,3 +240,32 @@ def test_an_unreachable_server_is_a_clear_error_before_training(tmp_path):
     good = write(tmp_path, "xor", XOR)
     with pytest.raises(TrackingError, match=r"http://127.0.0.1:9 does not answer"):
         bench.bench([good], uri="http://127.0.0.1:9", out=lambda *_: None)
+
+
+def test_one_speedup_for_the_console_the_parent_run_and_the_report(store, tmp_path):
+    """#25, item 1: the same number, with the same interval, in the three places a user reads it."""
+    from harness import stats
+    from harness.cli.bench import comparison_table
+    from harness.report.markdown import bench_speedup
+
+    outcome = next(o for o in store["outcomes"] if o.spec.name == "xor")
+    parent = store["runs"][store["runs"]["run_id"] == outcome.parent_run_id].iloc[0]
+    logged = bench.speedup_comparison({k: parent[f"metrics.engines/{k}"] for k in (
+        "speedup", "speedup_ci_low", "speedup_ci_high", "speedup_min", "speedup_max", "speedup_cv")})
+    runs = children(store, "xor").assign(engine=lambda f: f["params.engine"], seed=lambda f: f["params.seed"])
+    from_store = bench_speedup(runs)
+    assert from_store.ratio == pytest.approx(logged.ratio, rel=1e-12)
+    assert (from_store.low, from_store.high) == pytest.approx((logged.low, logged.high), rel=1e-12)
+    assert stats.cell(from_store) in comparison_table([outcome])
+    report.build(store["bench_id"], tmp_path / "results", store["uri"], log=lambda *_: None)
+    assert f"| xor | {stats.cell(from_store)} | " in (tmp_path / "results" / "report.md").read_text()
+
+
+def test_the_speedup_is_the_ratio_of_pooled_steady_medians_with_a_verdict():
+    scratch = {0: [9.0, 1.0, 1.01, 0.99], 1: [9.0, 1.0, 1.02, 0.98]}  # the first, the warm-up: the caller drops it
+    torch_ = {0: [2.0, 2.02, 1.98], 1: [2.0, 2.01, 1.99]}
+    out = bench.epoch_speedup({k: v[1:] for k, v in scratch.items()}, torch_)
+    assert out["speedup"] == pytest.approx(2.0) and out["speedup_ci_low"] > 1.02 and out["speedup_verdict"] == 1
+    assert out["speedup_min"] == pytest.approx(2.0) and "speedup_seeds_needed" not in out
+    same = bench.epoch_speedup(torch_, torch_)
+    assert same["speedup"] == 1 and same["speedup_verdict"] == 0
