@@ -65,6 +65,11 @@ def test_a_wide_spread_warns_with_repeats_that_grow_with_it():
     assert stats.repeats_needed(5, 1.0, 0.99, 1.01) == 6
 
 
+def test_a_wide_spread_that_still_decides_the_question_does_not_warn():
+    c = stats.compare(_processes(3.0, 0.15, n_iter=1, seed=13), _processes(1.0, 0.15, n_iter=1, seed=14))
+    assert c.cv > stats.CV_LIMIT and c.verdict == 1 and c.repeats_needed == 0 and c.warning() == ""
+
+
 def test_a_side_without_timings_is_refused():
     with pytest.raises(ValueError):
         stats.compare([], [1.0])
