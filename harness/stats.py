@@ -163,3 +163,13 @@ def cell(c: Comparison, fmt: str = "{:.2f}", unit: str = "x") -> str:
 def words(c: Comparison, above: str = "faster", below: str = "slower") -> str:
     """The verdict in words: `above` / `below` 1, or `~ no significant difference`."""
     return {1: above, -1: below, 0: "~ no significant difference"}[c.verdict]
+
+
+OLYMPIC_MIN = 5  # MLPerf's rule needs at least five results to drop two of them
+
+
+def olympic_mean(values: Sequence[float]) -> float:
+    """The mean without the lowest and the highest value, MLPerf's rule for time to target (it keeps
+    one lucky or unlucky seed from moving the figure); NaN with fewer than `OLYMPIC_MIN` values."""
+    v = np.sort(np.asarray([x for x in values if math.isfinite(x)], dtype=float))
+    return float(v[1:-1].mean()) if len(v) >= OLYMPIC_MIN else math.nan

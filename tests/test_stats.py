@@ -1,5 +1,7 @@
 """harness.stats on synthetic timings whose answer is known."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,10 @@ def test_stray_epochs_in_one_process_do_not_raise_the_spread_warning():
     steady = list(rng.normal(1.0, 0.01, 100)) + [30.0, 50.0]  # two epochs hit by something else
     c = stats.compare([steady], [list(rng.normal(2.0, 0.02, 100))])
     assert c.cv < stats.CV_LIMIT and c.warning() == "" and c.verdict == -1
+
+
+def test_the_olympic_mean_drops_the_fastest_and_the_slowest_of_five_or_more():
+    assert stats.olympic_mean([10.0, 1.0, 3.0, 2.0, 100.0]) == pytest.approx(5.0)  # mean of 2, 3, 10
+    assert stats.olympic_mean([4.0, 1.0, 2.0, 3.0, 5.0, 6.0]) == pytest.approx(3.5)
+    assert math.isnan(stats.olympic_mean([1.0, 2.0, 3.0, 4.0]))  # too few to drop two
+    assert math.isnan(stats.olympic_mean([1.0, 2.0, 3.0, 4.0, float("nan")]))  # a seed that never reached it

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import tracking
+from harness import stats, tracking
 from harness.errors import HarnessError, NothingToReport, SpecError
 from harness.report.markdown import RESOURCES, TIME, markdown, perf_agreement
 from harness.report.plots import curves_plot, resources_plot
@@ -123,6 +123,8 @@ def summarise(children: pd.DataFrame) -> pd.DataFrame:
             values = done[col].dropna() if col in done else pd.Series(dtype=float)
             row[f"{key}_mean"] = values.mean() if len(values) else math.nan
             row[f"{key}_std"] = values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else math.nan)
+            if key == "time_to_target_s":
+                row[f"{key}_olympic"] = stats.olympic_mean(values.tolist())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -257,13 +257,22 @@ def _onnx(parent: pd.Series, runs: pd.DataFrame) -> list[str]:
 
 
 def _time_table(summary: pd.DataFrame) -> list[str]:
-    rows = [[row["experiment"], row["engine"], *(_cell(row, k) for k, _ in TIME)] for _, row in summary.iterrows()]
+    rows = [[row["experiment"], row["engine"], *(_time_cell(row, k) for k, _ in TIME)]
+            for _, row in summary.iterrows()]
     return ["", "## Training time", "",
             "Window: **training**, the epochs' training clocks (no data loading, model construction or "
             "evaluation): **training** is their sum, **median epoch** their median, **samples/s** training "
             "samples per second of it. **evaluation** is timed on its own (the last epoch's test-set pass); "
             "**time to target** is training + evaluation until the test metric first reached the experiment's "
-            "target (MLPerf's rule).", "", *table(["experiment", "engine", *(t for _, t in TIME)], rows, 2)]
+            f"target (MLPerf's rule), with at least {stats.OLYMPIC_MIN} seeds also its olympic mean (the "
+            "fastest and the slowest seed left out, as MLPerf scores it).", "",
+            *table(["experiment", "engine", *(t for _, t in TIME)], rows, 2)]
+
+
+def _time_cell(row: pd.Series, key: str) -> str:
+    olympic = row.get(f"{key}_olympic")
+    extra = f" (olympic {figure(olympic, None)})" if olympic is not None and not pd.isna(olympic) else ""
+    return _cell(row, key) + extra
 
 
 def _resource_table(summary: pd.DataFrame, plot: bool) -> list[str]:

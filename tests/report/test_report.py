@@ -166,3 +166,19 @@ def test_a_store_without_epoch_times_shows_the_parent_run_s_speedup_as_logged():
     assert _speedup_cells(parent, no_runs) == ["~1.50x [0.99–1.60] (1.30–1.70)", "~ no significant difference"]
     older = pd.Series({"metrics.speedup": 1.5})  # from before the interval was logged
     assert _speedup_cells(older, no_runs) == ["1.500", "—"]
+
+
+def test_time_to_target_gets_its_olympic_mean_from_five_seeds():
+    from harness.report.markdown import _time_table
+
+    def runs(experiment, times):
+        return pd.DataFrame({"experiment": experiment, "engine": "scratch", "status": "FINISHED",
+                             "params.evaluation.metric": "accuracy", "metrics.time_to_target_s": times,
+                             "metrics.train_time_s": 1.0})
+
+    children = pd.concat([runs("five", [1.0, 2.0, 3.0, 4.0, 50.0]), runs("three", [1.0, 2.0, 3.0])])
+    summary = report.summarise(children)
+    five, three = (summary[summary["experiment"] == e].iloc[0] for e in ("five", "three"))
+    assert five["time_to_target_s_olympic"] == pytest.approx(3.0) and np.isnan(three["time_to_target_s_olympic"])
+    lines = {line.split("|")[1].strip(): line for line in _time_table(summary) if line.startswith("| ")}
+    assert "(olympic 3.000)" in lines["five"] and "olympic" not in lines["three"]
