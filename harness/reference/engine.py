@@ -153,10 +153,28 @@ class TorchEngine:
                                   opset_version=21, dynamo=True, external_data=False)
         model = onnx.load_model(str(path))
         model.ir_version = min(model.ir_version, 10)
+        _open_time_in_outputs(model, self.network)
         onnx.helper.set_model_props(model, {"exporter": f"torch.onnx {torch.__version__}", **(metadata or {})})
         onnx.checker.check_model(model, full_check=True)
         onnx.save_model(model, str(path))
         return path
+
+
+def _open_time_in_outputs(model, network: NetworkSpec) -> None:
+    """An output per time step of a sequence left open is declared with the input's symbolic time,
+    not the length the exporter traced (3): onnxruntime warns on every run whose length differs. The
+    exporter's shape hints of the tensors inside (value_info, optional) carry the traced length too,
+    and onnxruntime infers the output's shape from them: they go, and it infers them from the input."""
+    out_shape = network.shapes[-1]
+    if len(out_shape) != 2 or out_shape[0] != 0:
+        return
+    del model.graph.value_info[:]
+    time = model.graph.input[0].type.tensor_type.shape.dim[1].dim_param or "time"
+    for output in model.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        if len(dims) == 3:
+            dims[1].Clear()
+            dims[1].dim_param = time
 
 
 class _Predicting(nn.Module):

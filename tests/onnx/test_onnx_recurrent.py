@@ -370,3 +370,22 @@ def test_what_is_not_supported_is_refused_naming_the_node(tmp_path, case, kwargs
     assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
     if "Transpose" not in case and "axis" not in case and "MatMul" not in case and "middle" not in case:
         assert "node 'rec' (op " in str(e.value)
+
+
+def test_the_torch_twin_declares_an_open_time_in_its_outputs(tmp_path):
+    """binary_addition's torch export: the output per step has the input's symbolic time, not the 3 steps
+    it was traced on (onnxruntime warned 'Expected shape from model of {-1,3,1}' on every other length)."""
+    from harness.engines import engine_class
+    from harness.init import initial_parameters
+
+    s = spec.load("experiments/binary_addition.toml")
+    engine = engine_class("torch")(s.network, s.training, initial_parameters(s.network, seed=0, dtype="float32"))
+    path = engine.export_onnx(tmp_path / "torch.onnx")
+    graph = onnx.load(str(path)).graph
+    time = graph.input[0].type.tensor_type.shape.dim[1].dim_param
+    out = graph.output[0].type.tensor_type.shape.dim
+    assert time and out[1].dim_param == time and not out[1].HasField("dim_value")
+    traced = [v.name for v in graph.value_info if 3 in [d.dim_value for d in v.type.tensor_type.shape.dim]]
+    assert not traced, f"shape hints keep the traced length (onnxruntime infers the output's shape from them): {traced}"
+    x = np.random.default_rng(0).integers(0, 2, (5, 9, 2)).astype(np.float32)
+    np.testing.assert_allclose(predict_onnx(path, x), engine.predict(x), rtol=0, atol=1e-6)
