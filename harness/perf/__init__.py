@@ -5,9 +5,12 @@ The method, the same for every row:
   clock), and the runtimes take turns, in an order that rotates from one repeat to the next,
   so that drift in a shared machine touches every row alike;
 - a timed training figure is one whole epoch (60,000 MNIST samples) after a warm-up of a
-  tenth of an epoch; a per-step figure (XOR) is at least 1 s of steps after 200 warm-up
-  steps; an inference figure is whole passes over the test set for at least 1 s after one
-  warm-up pass (`Method`);
+  tenth of an epoch, half an epoch for the convolutional and recurrent rows; a per-step figure
+  (XOR) is at least 1 s of steps after 200 warm-up steps; an inference figure is whole passes
+  over the test set for at least 1 s after one warm-up pass (`Method`);
+- every training row is timed at the run's threads (all usable cores by default) and at 1
+  thread, both in the same process, the order of the two alternating from repeat to repeat
+  (a 1-thread figure's key ends in `.t1`): what threads buy each runtime on this machine;
 - every figure is the median of `repeats` processes, logged with its min and max and each repeat's
   value; a ratio of two rows has a 95% interval by a bootstrap over those repeats (`comparison`);
 - each repeat's window records what other processes did on the machine meanwhile
@@ -117,6 +120,7 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     skip = _unavailable(spec, runtimes)
     tags.update({f"perf.missing.{k}": v for k, v in skip.items()})
     order = [r for r in runtimes if r not in skip]
+    counts = (n, 1) if n > 1 else (n,)  # every training row at all the run's threads and at one
     started = time.perf_counter()
     samples: dict[str, list[float]] = {}
     windows: list[dict[str, float]] = []  # what other processes did during each repeat
@@ -127,7 +131,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
                 files[f"onnxruntime_{engine}"] = _in_fresh_process(export, engine, spec,
                                                                    str(Path(tmp) / f"perf-{engine}.onnx"))
         log(f"perf: {n} threads, {repeats} repeats; each repeat a fresh process per runtime, in turn: "
-            + ", ".join(order))
+            + ", ".join(order) + (f"; every training row at {n} threads and at 1, the order alternating from "
+                                  "repeat to repeat" if len(counts) > 1 else ""))
         for r in range(repeats):
             turn = order[r % len(order):] + order[:r % len(order)]
             t0 = time.perf_counter()
@@ -137,7 +142,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
                 try:
                     figures, record = _in_fresh_process(serve, runtime, spec, str(xor_file), n, files.get(runtime),
                                                         PLAN[runtime], method,
-                                                        {row: str(f) for row, f in networks.items()})
+                                                        {row: str(f) for row, f in networks.items()},
+                                                        counts if r % 2 == 0 else counts[::-1])
                 except RuntimeError as e:
                     tags[f"perf.failed.{runtime}"] = str(e).splitlines()[0][:500]
                     log(f"perf: {runtime} failed: {str(e).splitlines()[0]}")
@@ -172,7 +178,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     busy_metrics, busy_tags = busy_figures(windows, busy_threshold)
     metrics.update(busy_metrics)
     tags.update(busy_tags)
-    settings = {"threads": str(n), "repeats": str(repeats), "experiment": spec.name, "runtimes": ",".join(order),
+    settings = {"threads": str(n), "thread_counts": ",".join(map(str, counts)), "repeats": str(repeats),
+                "experiment": spec.name, "runtimes": ",".join(order),
                 **{f"{row}_experiment": s.name for row, s in others.items()},
                 **{f"{row}_network": s.network.describe() for row, s in others.items()},
                 **{k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(method).items()}}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import machine, stats
-from harness.perf import INFER_BATCHES, PLAN, REPEATS, TRAIN_BATCHES, comparison, ratio
+from harness.perf import INFER_BATCHES, PLAN, REPEATS, TRAIN_BATCHES, comparison, ratio, scaling
 from harness.text import plural, span, table
 
 TRAIN_ROWS = [r for r, tasks in PLAN.items() if "train" in tasks]
@@ -69,7 +69,7 @@ def _spread_warnings(m: Mapping[str, Any]) -> str:
     rows = {k.removesuffix(REPEATS) for k in m if k.endswith(REPEATS) and k.split(".")[0] in RATES}
     wide = []
     for a in sorted(r for r in rows if r.split(".")[1] == "scratch"):
-        for b in sorted(r for r in rows if r != a and r.split(".")[::2] == a.split(".")[::2]):
+        for b in sorted(r for r in rows if r != a and scaling.with_runtime(r, "scratch") == a):
             c = comparison(m, a, b)
             if c is not None and c.repeats_needed:
                 wide.append((c.repeats_needed, f"`{a}` / `{b}`, {c.warning()}"))
@@ -112,6 +112,13 @@ def targets(m: Mapping[str, Any]) -> list[tuple[str, str, bool | str | None]]:
         vs(f"{row}_sps.scratch.b{NETWORK_BATCH}", f"{row}_sps.torch_plain.b{NETWORK_BATCH}", need,
            f"{title}, training, batch {NETWORK_BATCH}: scratch >= {need}x plain PyTorch ({why})")
     return out
+
+
+def _timed(m: Mapping[str, Any], row: str, params: Mapping[str, str]) -> str:
+    """What a network row timed: `half an epoch (30,000 samples)`, or `one whole epoch (...)` in older runs."""
+    share = float(params.get("network_share", 1.0))
+    what = "one whole epoch" if share == 1 else "half an epoch" if share == 0.5 else f"{share:.0%} of an epoch"
+    return f"{what} ({int(m.get(f'{row}_samples', 60000)):,} samples)"
 
 
 def network_gflops(m: Mapping[str, float], row: str, runtime: str) -> float:
@@ -180,7 +187,8 @@ def busy_note(m: Mapping[str, float], tags: Mapping[str, str]) -> list[str]:
             "quote them without `--force`.", ""]
 
 
-def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date: str) -> list[str]:
+def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date: str,
+             params: Mapping[str, str] | None = None) -> list[str]:
     """The lines the README quotes (between its perf-headline markers)."""
     return [
         f"From `harness perf` run `{run_id[:8]}` on {date}: {tags.get('machine.cpu', '?')}, "
@@ -200,6 +208,7 @@ def headline(run_id: str, m: Mapping[str, float], tags: Mapping[str, str], date:
         "- inference, batch 1024: scratch "
         f"{fig_ratio(m, 'infer_sps.scratch.b1024', 'infer_sps.onnxruntime_scratch.b1024')} onnxruntime on the same "
         "model.",
+        *scaling.headline(m, params or {}, fig_ratio),
     ]
 
 
@@ -209,8 +218,9 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
     infer_batches = [int(b) for b in params.get("infer_batches", ",".join(map(str, INFER_BATCHES))).split(",")]
     lines = ["# nn-harness performance report", "",
              f"`harness perf` run `{run_id}`{f' of {date}' if date else ''}, network of `{params.get('experiment')}` "
-             f"(float32), {params.get('threads')} threads for every runtime. Written from the tracking store; "
-             "nothing typed by hand.", "",
+             f"(float32), {params.get('threads')} threads for every runtime"
+             + (", and every training row at 1 thread too" if scaling.rows(m) else "")
+             + ". Written from the tracking store; nothing typed by hand.", "",
              f"**Machine.** {machine.summary(tags)}", "",
              *busy_note(m, tags),
              f"**Method.** {params.get('repeats')} repeats. In each, every runtime runs in a fresh process of its "
@@ -252,7 +262,7 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
     lines += ["", "scratch's matmul FLOP rate: " + "; ".join(
         f"batch {b} {achieved_gflops(m, b):.0f} GFLOP/s ({achieved_gflops(m, b) / m.get('gflops.numpy', math.nan):.0%}"
         " of NumPy's peak)" for b in train_batches) + "."]
-    lines += ["", "## Per-step overhead: XOR (2-4-1, batch 4, float64, 1 thread), steps/s", "",
+    lines += ["", f"## Per-step overhead: XOR (2-4-1, batch 4, float64, {params.get('threads')} threads), steps/s", "",
               "| runtime | steps/s | µs per step | scratch / it |", "|---|---|---|---|"]
     for row in XOR_ROWS:
         k = f"xor_steps_per_s.{row}"
@@ -274,8 +284,8 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
         lines += ["", f"## {title[0].upper() + title[1:]}, training, samples/s (batch {NETWORK_BATCH})", "",
                   f"`{params.get(f'{row}_experiment', '?')}`: {params.get(f'{row}_network', '?')}, float32. "
                   f"{m.get(f'{row}_train_flops_per_sample', math.nan) / 1e6:.2f} MFLOP per training sample as "
-                  f"the layer table counts them; one whole epoch ({int(m.get(f'{row}_samples', 60000)):,} "
-                  "samples) after the warm-up, at a constant learning rate. Accuracy on the test set after it.", "",
+                  f"the layer table counts them; {_timed(m, row, params)} after the warm-up, at a constant "
+                  "learning rate. Accuracy on the test set after it.", "",
                   "| runtime | samples/s | GFLOP/s | scratch / it | accuracy |", "|---|---|---|---|---|"]
         for runtime in NETWORK_ROWS:
             k = f"{row}_sps.{runtime}.b{NETWORK_BATCH}"
@@ -283,6 +293,7 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
             lines.append(f"| {LABELS[runtime]} | {fig(m, k)} | {network_gflops(m, row, runtime):.1f} | "
                          + ("—" if runtime == "scratch" else fig_ratio(m, f"{row}_sps.scratch.b{NETWORK_BATCH}", k))
                          + f" | {'—' if acc is None else f'{acc:.2%}'} |")
+    lines += scaling.section(m, params, LABELS, fig, fig_ratio)
     prof = sorted(((v, k.split(".", 2)[2]) for k, v in m.items() if k.startswith("profile.b64.")), reverse=True)
     if prof:
         lines += ["", "## Where a scratch epoch goes (batch 64, cProfile)", "",
@@ -313,7 +324,7 @@ def write(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tags: 
     path = out / "perf.md"
     path.write_text(markdown(run_id, m, params, tags, date))
     if readme is not None and Path(readme).is_file():
-        update_readme(Path(readme), headline(run_id, m, tags, date))
+        update_readme(Path(readme), headline(run_id, m, tags, date, params))
     return path
 
 

@@ -1,8 +1,10 @@
 """What one runtime's process measures for `harness perf`: the side of the method that runs
 in the fresh process of each repeat (see harness.perf for the whole method).
 
-Each task warms up first and then times whole units: one whole epoch for training, at least
-`Method.min_window_s` of steps for XOR, whole passes over the test set for inference.
+Each task warms up first and then times whole units: one whole epoch for training (half an epoch
+for the convolutional and recurrent rows), at least `Method.min_window_s` of steps for XOR, whole
+passes over the test set for inference. The training tasks run at each of the thread counts the
+parent asks for, in its order.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Method:
     train_batches: tuple[int, ...] = TRAIN_BATCHES
     infer_batches: tuple[int, ...] = INFER_BATCHES
     warmup_share: float = 0.1  # of an epoch, before the timed epoch
+    network_share: float = 0.5  # of an epoch, timed for the convolutional and recurrent rows
     min_window_s: float = 1.0  # of steps (XOR) or inference passes
 
 
@@ -52,16 +55,20 @@ def _timed_window(step: Callable[[], int], min_s: float) -> float:
 
 
 def _warm_and_time_epoch(inputs: RunInputs, batch: int, warmup_share: float, train: Callable[[object], object],
-                         before: Callable[[list[np.ndarray]], object] = lambda plan: plan) -> float:
-    """Warm up on the first `warmup_share` of epoch 0's batches, then time the whole of epoch 1;
-    seconds. `before(plan)` turns a batch order into what `train` takes, outside the clock."""
+                         before: Callable[[list[np.ndarray]], object] = lambda plan: plan,
+                         share: float = 1.0) -> tuple[float, int]:
+    """Warm up on the first `warmup_share` of epoch 0's batches, then time the first `share` of epoch 1
+    (all of it by default); (seconds, samples timed). `before(plan)` turns a batch order into what
+    `train` takes, outside the clock."""
     n = len(inputs.x_train)
     warm = epoch_batches(n, batch, inputs.seed, 0)
     train(before(warm[:max(1, round(len(warm) * warmup_share))]))
-    plan = before(epoch_batches(n, batch, inputs.seed, 1))
+    timed = epoch_batches(n, batch, inputs.seed, 1)
+    timed = timed[:max(1, round(len(timed) * share))]
+    plan = before(timed)
     t0 = time.perf_counter()
     train(plan)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, sum(len(b) for b in timed)
 
 
 def _accuracy(predict: Callable[[np.ndarray], np.ndarray], inputs: RunInputs) -> float:
@@ -77,15 +84,15 @@ def _train_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, met
         s = specs.from_dict(spec.to_dict(), [f"training.batch_size={b}", "training.lr_decay=1.0"])
         if runtime in ENGINES:
             e = engine_class(runtime)(s.network, s.training, inputs.initial)
-            seconds = _warm_and_time_epoch(inputs, b, method.warmup_share,
-                                           lambda plan, e=e: e.train_epoch(inputs.x_train, inputs.y_train, plan))
+            seconds, _ = _warm_and_time_epoch(inputs, b, method.warmup_share,
+                                              lambda plan, e=e: e.train_epoch(inputs.x_train, inputs.y_train, plan))
             predict = e.predict
         elif runtime in ("torch_plain", "torch_compile"):
             from harness.reference.plain import PlainTorch
 
             p = PlainTorch(s.network, s.training, inputs.initial, compile=runtime == "torch_compile")
-            seconds = _warm_and_time_epoch(inputs, b, method.warmup_share, p.train,
-                                           lambda plan, p=p: p.slice_batches(inputs.x_train, inputs.y_train, plan))
+            seconds, _ = _warm_and_time_epoch(inputs, b, method.warmup_share, p.train,
+                                              lambda plan, p=p: p.slice_batches(inputs.x_train, inputs.y_train, plan))
             predict = p.predict
         else:  # sklearn: its own shuffling, one partial_fit an epoch
             from harness.perf.peers import SklearnMLP
@@ -106,27 +113,30 @@ NETWORK_BATCH = 64
 
 
 def _network_rows(runtime: str, row: str, file: str, method: Method) -> dict[str, float]:
-    """One whole training epoch of another kind of network (convolutional, recurrent) after a
-    warm-up, at batch 64 and a constant learning rate: samples/s and the test accuracy after it,
-    as `<row>_sps.<runtime>.b64` and `<row>_accuracy.<runtime>.b64`."""
+    """The first `method.network_share` of a training epoch of another kind of network (convolutional,
+    recurrent) after a warm-up, at batch 64 and a constant learning rate: samples/s and the test
+    accuracy after it, as `<row>_sps.<runtime>.b64` and `<row>_accuracy.<runtime>.b64`, and the
+    samples timed (`<row>_samples`)."""
     spec = specs.from_dict(specs.load(file).to_dict(), [f"training.batch_size={NETWORK_BATCH}",
                                                         "training.lr_decay=1.0"])
     inputs = prepare(spec, 0)
     if runtime in ENGINES:
         e = engine_class(runtime)(spec.network, spec.training, inputs.initial)
-        seconds = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share,
-                                       lambda plan: e.train_epoch(inputs.x_train, inputs.y_train, plan))
+        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share,
+                                                lambda plan: e.train_epoch(inputs.x_train, inputs.y_train, plan),
+                                                share=method.network_share)
         predict = e.predict
     else:
         from harness.reference.plain import PlainTorch
 
         p = PlainTorch(spec.network, spec.training, inputs.initial)
-        seconds = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share, p.train,
-                                       lambda plan: p.slice_batches(inputs.x_train, inputs.y_train, plan))
+        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share, p.train,
+                                                lambda plan: p.slice_batches(inputs.x_train, inputs.y_train, plan),
+                                                share=method.network_share)
         predict = p.predict
-    return {f"{row}_sps.{runtime}.b{NETWORK_BATCH}": len(inputs.x_train) / seconds,
+    return {f"{row}_sps.{runtime}.b{NETWORK_BATCH}": samples / seconds,
             f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}": _accuracy(predict, inputs),
-            f"{row}_samples": float(len(inputs.x_train))}
+            f"{row}_samples": float(samples)}
 
 
 def _xor_row(runtime: str, xor_file: str, min_s: float) -> dict[str, float]:
@@ -196,27 +206,42 @@ def _function_name(key: tuple[str, int, str]) -> str:
     return f"{module}.{name}:{line}"
 
 
+def thread_suffix(t: int, threads: int) -> str:
+    """The key suffix of a training figure taken at `t` threads: none at the run's own count, `.t1` at one."""
+    return "" if t == threads else f".t{t}"
+
+
 def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads: int,
           model_file: str | None, tasks: tuple[str, ...], method: Method,
-          networks: dict[str, str] | None = None) -> None:
-    """A runtime's process: pin threads, load data, measure its tasks, send back figures and its machine record."""
+          networks: dict[str, str] | None = None, counts: tuple[int, ...] = ()) -> None:
+    """A runtime's process: pin threads, load data, measure its tasks, send back figures and its machine
+    record. The training tasks run once at each thread count of `counts`, in that order (by default
+    `threads` alone), each figure at a count other than `threads` under its `thread_suffix`; the other
+    tasks and the machine record are at `threads`."""
     try:
         engines = [runtime] if runtime in ENGINES else (["torch"] if runtime.startswith("torch") else [])
-        limit, _ = pin_threads(threads, engines)  # kept while this process measures
+        pin_threads(threads, engines)  # held while this process measures, until a training pass re-pins
         inputs = prepare(spec, 0)
         out: dict[str, float] = {}
         for task in tasks:
+            if task in ("train", "networks"):
+                for t in counts or (threads,):
+                    pin_threads(t, engines)
+                    suffix = thread_suffix(t, threads)
+                    if task == "train":
+                        out.update({k + suffix: v for k, v in _train_rows(runtime, spec, inputs, method).items()})
+                        out["train_samples"] = float(len(inputs.x_train))
+                    else:
+                        for row, file in (networks or {}).items():
+                            out.update({k if k.endswith("_samples") else k + suffix: v
+                                        for k, v in _network_rows(runtime, row, file, method).items()})
+                pin_threads(threads, engines)
+                continue
             if task == "gemm":
                 library = "numpy" if runtime == "scratch" else "torch"
                 out[f"gflops.{library}"] = statistics.median(machine.gemm_gflops(library, threads))
-            elif task == "train":
-                out.update(_train_rows(runtime, spec, inputs, method))
-                out["train_samples"] = float(len(inputs.x_train))
             elif task == "xor":
                 out.update(_xor_row(runtime, xor_file, method.min_window_s))
-            elif task == "networks":
-                for row, file in (networks or {}).items():
-                    out.update(_network_rows(runtime, row, file, method))
             elif task == "infer":
                 out.update(_infer_rows(runtime, spec, inputs, model_file, method))
             elif task == "profile":

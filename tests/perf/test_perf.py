@@ -143,7 +143,7 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     xor = ROOT / "experiments" / "xor.toml"
     method = perf.Method(train_batches=(4,), infer_batches=(4,), warmup_share=0.5, min_window_s=0.05)
     logged = []
-    m, settings, tags = perf.measure(xor, xor, threads=1, repeats=2, log=logged.append, method=method,
+    m, settings, tags = perf.measure(xor, xor, threads=2, repeats=2, log=logged.append, method=method,
                                      runtimes=("scratch", "torch_plain", "sklearn", "onnxruntime_scratch"),
                                      readings=QuietMachine())
     assert m["train_sps.scratch.b4.n"] == 2 and m["train_sps.torch_plain.b4.n"] == 2
@@ -156,6 +156,11 @@ def test_measure_runs_every_row_in_fresh_processes_and_says_why_a_row_is_missing
     assert any("repeat 2/2" in line for line in logged)
     # each repeat's window watched the machine (played quiet here, the fresh processes its own children)
     assert m["busy.others_share.n"] == 2 and m["busy.busy_repeats"] == 0 and tags["harness.busy"] == "false"
+    # every training row at the run's 2 threads and at 1; the other rows and the machine record at 2
+    assert settings["thread_counts"] == "2,1" and tags["blas.numpy.threads"] == "2"
+    assert m["train_sps.scratch.b4.t1.n"] == 2 and m["train_sps.torch_plain.b4.t1"] > 0
+    assert 0 <= m["test_accuracy.scratch.b4.t1"] <= 1
+    assert not [k for k in m if k.endswith(".t1") and not k.startswith(("train_sps.", "test_accuracy."))]
 
 
 def test_the_bench_report_checks_its_speedup_against_perf_within_their_spreads():
@@ -256,3 +261,38 @@ def test_perf_refuses_the_readme_headline_from_a_busy_run_unless_forced(tmp_path
         assert "measured on a busy machine" in refusals[0] and "70% of the cores" in refusals[0]
         assert "--force" in refusals[0]
     assert ("Measured on a busy machine" in (tmp_path / "out" / "perf.md").read_text()) == busy
+
+
+def test_the_thread_scaling_section_shows_what_threads_buy_each_runtime_at_batch_and_network():
+    m = fake_metrics(2.0)
+    with_repeats(m, "train_sps.scratch.b64", [200.0, 210.0, 190.0, 205.0, 195.0])
+    with_repeats(m, "train_sps.scratch.b64.t1", [100.0, 105.0, 95.0, 102.0, 98.0])
+    with_repeats(m, "train_sps.torch_plain.b64", [100.0, 105.0, 95.0, 102.0, 98.0])
+    with_repeats(m, "train_sps.torch_plain.b64.t1", [50.0, 52.0, 48.0, 51.0, 49.0])
+    with_repeats(m, "conv_sps.scratch.b64", [10.0, 11.0, 9.0, 10.5, 9.5])
+    with_repeats(m, "conv_sps.scratch.b64.t1", [10.0, 11.0, 9.0, 10.5, 9.5])
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "conv_experiment": "mnist_cnn"}
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-05")
+    assert "2 threads for every runtime, and every training row at 1 thread too." in md
+    section = md.split("## Thread scaling: what threads buy each runtime")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `mnist` | batch 64 | scratch (this project, NumPy) | 100 (95–105) | 200 (190–210) "
+                              "| 2.00x [")
+    assert rows[1].startswith("| `mnist` | batch 64 | PyTorch, plain loop | 50 (48–52) | 100 (95–105) | 2.00x [")
+    assert rows[1].endswith("(1.83–2.19) |")  # scratch / plain at 1 thread: 100 / 50, its band 95/52 to 105/48
+    assert rows[2].startswith("| `mnist_cnn` | batch 64 | scratch (this project, NumPy) | 10 (9–11) | 10 (9–11) "
+                              "| ~1.00x [")
+    assert len(rows) == 3  # a row timed at one thread count only has no line
+    headline = "\n".join(perf_report.headline("run1", m, {}, "2026-12-05", params))
+    assert "2 threads over 1 give scratch 2.00x [" in headline and "at 1 thread scratch is **2.00x [" in headline
+    assert "Thread scaling" not in perf_report.markdown("run1", fake_metrics(), params, {})  # an older run
+
+
+def test_a_spread_warning_pairs_figures_taken_at_the_same_thread_count():
+    m = fake_metrics(2.0)
+    with_repeats(m, "train_sps.scratch.b64.t1", [100.0, 150.0, 70.0, 120.0, 90.0])  # noisy, near the other side
+    with_repeats(m, "train_sps.torch.b64.t1", [100.0, 101.0, 99.0, 100.5, 99.5])
+    with_repeats(m, "train_sps.torch.b64", [100.0, 102.0, 98.0, 101.0, 99.0])  # at 2 threads: not its pair
+    md = perf_report.markdown("run1", m, {"threads": "2", "repeats": "5", "experiment": "mnist"}, {})
+    assert "`train_sps.scratch.b64.t1` / `train_sps.torch.b64.t1`" in md
+    assert "`train_sps.scratch.b64.t1` / `train_sps.torch.b64`," not in md
