@@ -12,6 +12,10 @@ HELP = "every figure in the store across commits, its steps flagged: tables and 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Every bench figure (an experiment's steady-state epoch time on each engine) and every perf "
+                     "figure in the store, commit by commit: the median with its 95% interval, a table and a PNG "
+                     "per figure and machine (machines are never mixed), and the steps flagged at the commit "
+                     "where they begin. Runs measured on a busy machine are left out.")
     p.add_argument("--experiment", help="only this bench experiment (and its sweep variants)")
     p.add_argument("--figure", metavar="NAME",
                    help="only this figure, or those a shell pattern matches (train_sps.*, xor.*.steady_epoch_s)")

@@ -149,7 +149,8 @@ def compare(a: str, b: str, kind: str | None = None, threshold: float = stats.TH
     head = [sa.title("A"), sb.title("B"), f"machine: {machines.describe(ma)}", ""]
     rows, notes, verdicts = (_bench if sa.kind == "bench" else _perf)(sa, sb, threshold)
     if not rows:
-        raise HarnessError(f"A and B have no figure in common: {sa.ident} and {sb.ident}")
+        raise HarnessError(f"nothing to compare between {sa.ident} and {sb.ident}: "
+                           + ("; ".join(notes) or "no figure in common"))
     counts = {v: verdicts.count(v) for v in (-1, 1, 0)}
     summary = (f"{plural(counts[-1], 'significant regression')}, {plural(counts[1], 'improvement')}, "
                f"{counts[0]} ~ (threshold ±{threshold:.0%})")

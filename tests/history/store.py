@@ -62,8 +62,8 @@ def perf(uri: str, commit: str, rng: np.random.Generator, scale: float = 1.0, ta
     return tracking.log_perf(metrics, {"repeats": str(repeats)}, uri, {"git.commit": commit, **(tags or {})})
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
+@pytest.fixture(scope="session", name="template")
+def template_store(tmp_path_factory):
     """An empty store, its schema made once (MLflow's migrations take seconds); each test copies it."""
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
     tracking.quiet()
@@ -71,8 +71,8 @@ def template(tmp_path_factory):
     return db
 
 
-@pytest.fixture
-def uri(template, tmp_path):
+@pytest.fixture(name="uri")
+def fresh_store(template, tmp_path):
     """A fresh store of this test's own."""
     shutil.copy(template, tmp_path / "mlflow.db")
     return tracking.connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
