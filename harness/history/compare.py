@@ -150,7 +150,7 @@ def compare(a: str, b: str, kind: str | None = None, threshold: float = stats.TH
     rows, notes, verdicts = (_bench if sa.kind == "bench" else _perf)(sa, sb, threshold)
     if not rows:
         raise HarnessError(f"nothing to compare between {sa.ident} and {sb.ident}: "
-                           + ("; ".join(notes) or "no figure in common"))
+                           + ("; ".join(n for n in notes if not n.startswith("left out")) or "no figure in common"))
     counts = {v: verdicts.count(v) for v in (-1, 1, 0)}
     summary = (f"{plural(counts[-1], 'significant regression')}, {plural(counts[1], 'improvement')}, "
                f"{counts[0]} ~ (threshold ±{threshold:.0%})")
@@ -173,9 +173,11 @@ def _bench(a: Side, b: Side, threshold: float) -> tuple[list[str], list[str], li
         for k, v in sides.items():
             busy[k] += len(v) - len(quiet[k])
         if not quiet["A"] or not quiet["B"]:
-            why = "; ".join(f"not in {k}" if not sides[k] else f"every run in {k} measured on a busy machine"
-                            for k in "AB" if not quiet[k])
-            notes.append(f"{experiment} {engine}: {why}; not compared")
+            absent = [k for k in "AB" if not sides[k]]
+            busy_only = [k for k in "AB" if sides[k] and not quiet[k]]
+            why = ([f"not in {absent[0]}"] if absent else []) + (
+                [f"every run of {' and '.join(busy_only)} measured on a busy machine"] if busy_only else [])
+            notes.append(f"{experiment} {engine}: not compared, {' and '.join(why)}")
             continue
         pa, pb = ([p for s in quiet[k] for p in s.processes] for k in "AB")
         c = stats.compare(pa, pb, threshold)

@@ -7,7 +7,7 @@ counts are left out: they are what a history is meant to follow, not another mac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 FIELDS = ("machine.cpu", "machine.cores_usable", "machine.simd", "env.kernel_overrides")
 BLAS = re.compile(r"blas\.[^.]+\.(library|kernel)")
@@ -29,6 +29,27 @@ def merged(machines: Iterable[Machine]) -> dict[str, set[str]]:
         for k, v in m:
             out.setdefault(k, set()).add(v)
     return out
+
+
+def group(records: Sequence[Machine]) -> tuple[dict[Machine, int], list[Machine]]:
+    """Each record's machine (its index) and each machine's fields: records that agree on every field both
+    name are one machine (a scratch run records NumPy's BLAS alone, a torch run torch's too), numbered in
+    the order given."""
+    found: list[dict[str, str]] = []
+    index: dict[Machine, int] = {}
+    for r in records:
+        if r in index:
+            continue
+        fields = dict(r)
+        for i, m in enumerate(found):
+            if all(m[k] == v for k, v in fields.items() if k in m):
+                m.update(fields)
+                index[r] = i
+                break
+        else:
+            found.append(fields)
+            index[r] = len(found) - 1
+    return index, [tuple(sorted(m.items())) for m in found]
 
 
 def differences(a: Mapping[str, set[str]], b: Mapping[str, set[str]]) -> list[str]:

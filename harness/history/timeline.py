@@ -49,7 +49,7 @@ class Point:
 class Series:
     figure: str
     kind: str
-    machine: machines.Machine
+    machine: int  # which of the machines `series` names
     higher_is_better: bool
     points: list[Point]
     steps: list[steps.Step]
@@ -108,20 +108,23 @@ def select(samples: Sequence[Sample], experiment: str | None, pattern: str | Non
     return out
 
 
-def series(samples: Sequence[Sample], commits: Sequence[str], threshold: float = stats.THRESHOLD) -> list[Series]:
-    """One series per (machine, figure), its points in the order of `commits`, its steps found."""
-    grouped: dict[tuple[machines.Machine, str, str], dict[str, list[Sample]]] = {}
+def series(samples: Sequence[Sample], commits: Sequence[str],
+           threshold: float = stats.THRESHOLD) -> tuple[list[Series], list[machines.Machine]]:
+    """One series per (machine, figure), its points in the order of `commits`, its steps found; and the
+    machines, in the order their first run started (`machines.group`)."""
+    index, found = machines.group([s.machine for s in sorted(samples, key=lambda s: s.started)])
+    grouped: dict[tuple[int, str, str], dict[str, list[Sample]]] = {}
     for s in samples:
-        grouped.setdefault((s.machine, s.kind, s.figure), {}).setdefault(s.commit, []).append(s)
+        grouped.setdefault((index[s.machine], s.kind, s.figure), {}).setdefault(s.commit, []).append(s)
     out = []
     for (m, kind, name), by_commit in grouped.items():
         points = [point(c, by_commit[c]) for c in commits if c in by_commit]
         medians = [p.median for p in points]
         w = steps.weights(medians, [p.low for p in points], [p.high for p in points])
-        found = steps.steps([p.processes for p in points], medians, w, threshold)
+        steps_found = steps.steps([p.processes for p in points], medians, w, threshold)
         higher = next(iter(by_commit.values()))[0].higher_is_better
-        out.append(Series(name, kind, m, higher, points, found))
-    return out
+        out.append(Series(name, kind, m, higher, points, steps_found))
+    return out, found
 
 
 def step_words(s: Series, step: steps.Step) -> str:
@@ -161,9 +164,8 @@ def history(uri: str | None = None, experiment: str | None = None, pattern: str 
     if not kept:
         raise NothingToReport("every run matched was measured on a busy machine or has no git commit: no history")
     commits, how = order(kept, repo)
-    found = series(kept, commits, threshold)
+    found, ids = series(kept, commits, threshold)
     out = _writable(Path(out_dir))
-    ids = list(dict.fromkeys(s.machine for s in sorted(kept, key=lambda s: s.started)))
     text = [f"history of {plural(len(found), 'figure')} over {plural(len(commits), 'commit')}, {how}; a figure's "
             "median with its 95% interval per commit, every run at a commit pooled; a step is where the figure "
             f"moved beyond 1 ± {threshold:.0%} and stayed (Potts-model segmentation, confirmed by the bootstrap)"]
@@ -174,7 +176,7 @@ def history(uri: str | None = None, experiment: str | None = None, pattern: str 
         text.append(f"left out: {plural(len(orphans), 'run')} without a git commit")
     for n, m in enumerate(ids, 1):
         text += ["", f"## Machine {n}: {machines.describe(m)}", ""]
-        for s in sorted((s for s in found if s.machine == m), key=lambda s: (s.kind, s.figure)):
+        for s in sorted((s for s in found if s.machine == n - 1), key=lambda s: (s.kind, s.figure)):
             name = SAFE.sub("_", s.figure) + (f"-machine{n}" if len(ids) > 1 else "") + ".png"
             history_plot(s, machines.describe(m), out / name)
             text += [*lines_of(s), "", f"![{s.figure}]({name})", ""]

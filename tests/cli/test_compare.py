@@ -67,7 +67,8 @@ def test_runs_measured_on_a_busy_machine_are_left_out_and_said_so(uri, capsys):
     assert "left out: 1 run measured on a busy machine (A 0, B 1" in out
     every = store.bench(uri, COMMIT, rng, engines=("scratch",), busy={("scratch", s) for s in (0, 1, 2)})
     assert main(["compare", a, every, "--tracking-uri", uri]) == 2  # nothing left to compare
-    assert "every run in B measured on a busy machine" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"harness compare: error: nothing to compare between {a} and {every}: xor "
+                                       "scratch: not compared, every run of B measured on a busy machine\n")
 
 
 def test_two_perf_runs_figure_by_figure_their_busy_figures_aside(uri, capsys):
