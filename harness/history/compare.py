@@ -106,13 +106,14 @@ class _Store:
             ident = ref
             row = self.runs(kind)
             row = row[(_column(row, f"tags.{BENCH_TAG}") if kind == "bench" else row["run_id"]) == ident]
-            commit = str(row.iloc[0].get(f"tags.{COMMIT}") or "") if not row.empty else ""
+            value = row.iloc[0].get(f"tags.{COMMIT}") if not row.empty else None
+            commit = value if isinstance(value, str) else ""
         if kind == "bench":
             parents, children = bench_runs(ident, self.uri)
             samples = bench_samples(parents, children)
         else:
             samples = perf_samples(self.perf[self.perf["run_id"] == ident].iloc[0], self.uri)
-        return Side(ref, kind, ident, commit if commit != "nan" else "", samples)
+        return Side(ref, kind, ident, commit, samples)
 
 
 def resolve(refs: Sequence[str], kind: str | None, uri: str | None, repo: Path | None = None) -> list[Side]:
@@ -153,7 +154,7 @@ def compare(a: str, b: str, kind: str | None = None, threshold: float = stats.TH
                            + ("; ".join(n for n in notes if not n.startswith("left out")) or "no figure in common"))
     counts = {v: verdicts.count(v) for v in (-1, 1, 0)}
     summary = (f"{plural(counts[-1], 'significant regression')}, {plural(counts[1], 'improvement')}, "
-               f"{counts[0]} ~ (threshold ±{threshold:.0%})")
+               f"{counts[0]} ~ (threshold ±{threshold * 100:g}%)")
     return Outcome(head + rows + ([""] + notes if notes else []) + ["", summary], counts[-1])
 
 

@@ -56,6 +56,7 @@ class Series:
 
 
 def point(commit: str, samples: Sequence[Sample]) -> Point:
+    """The commit's point: its runs' processes pooled, the median's interval by the hierarchical bootstrap."""
     procs = tuple(p for s in samples for p in s.processes)
     draws = stats.resample(procs)
     tail = (1 - stats.LEVEL) / 2 * 100
@@ -168,7 +169,7 @@ def history(uri: str | None = None, experiment: str | None = None, pattern: str 
     out = _writable(Path(out_dir))
     text = [f"history of {plural(len(found), 'figure')} over {plural(len(commits), 'commit')}, {how}; a figure's "
             "median with its 95% interval per commit, every run at a commit pooled; a step is where the figure "
-            f"moved beyond 1 ± {threshold:.0%} and stayed (Potts-model segmentation, confirmed by the bootstrap)"]
+            f"moved beyond 1 ± {threshold * 100:g}% and stayed (Potts-model segmentation, confirmed by the bootstrap)"]
     if busy:
         text.append(f"left out: {plural(len(busy), 'run')} measured on a busy machine (see the README's \"A busy "
                     "machine\")")
