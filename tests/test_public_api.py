@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 GOLDEN = Path(__file__).parent / "golden"
-COMMANDS = ["", "check", "parity", "run", "data", "data fetch", "data info", "bench", "report", "ui", "playground",
-            "evaluate", "perf", "server"]
+COMMANDS = ["", "check", "parity", "run", "data", "data fetch", "data info", "bench", "report", "compare", "history",
+            "ui", "playground", "evaluate", "perf", "server"]
 
 
 def _check(name: str, text: str) -> None:

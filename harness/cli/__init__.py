@@ -13,7 +13,22 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from harness.cli import bench, check, common, data, evaluate, parity, perf, playground, report, run, server, ui
+from harness.cli import (
+    bench,
+    check,
+    common,
+    compare,
+    data,
+    evaluate,
+    history,
+    parity,
+    perf,
+    playground,
+    report,
+    run,
+    server,
+    ui,
+)
 from harness.errors import HarnessError
 
 
@@ -28,7 +43,7 @@ def _interrupt(signum, frame) -> None:
 
 
 # in the order `harness --help` lists them
-COMMANDS = (check, parity, run, data, bench, report, ui, playground, evaluate, server, perf)
+COMMANDS = (check, parity, run, data, bench, report, compare, history, ui, playground, evaluate, server, perf)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,16 @@ def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.
     return runs[kind == "bench"].reset_index(drop=True), runs[kind == "run"].reset_index(drop=True)
 
 
+def runs_of_kind(kind: str, uri: str | None = None) -> pd.DataFrame:
+    """Every run whose `harness.kind` tag is `kind` ("bench": a bench's parent runs, "run": their children,
+    "perf"), whatever its status, newest first, its metrics under the harness's names (an empty frame
+    when there is none): what `harness compare` and `harness history` read."""
+    connect(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = '{kind}'",
+                              order_by=["start_time DESC"], max_results=50000)
+    return runs if runs.empty else keys.flat_columns(runs)
+
+
 def metric_history(run_id: str, name: str) -> list[tuple[int, float]]:
     """(step, value) pairs of one per-epoch metric (`train_loss`, `test_accuracy`) of one run, by step;
     a run of an older harness has it under its flat name."""
