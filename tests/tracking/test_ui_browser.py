@@ -31,7 +31,9 @@ def ui(tmp_path_factory):
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     xor = folder / "xor.toml"
     xor.write_text((ROOT / "experiments" / "xor.toml").read_text().replace("epochs = 500", "epochs = 60"))
-    bench.bench([xor], uri=uri, out=lambda *_: None, executor=machines.quiet())
+    with pytest.MonkeyPatch.context() as m:  # the runs' source as `harness bench` has it: its script, "harness"
+        m.setattr(sys, "argv", [str(Path(sys.executable).with_name("harness")), "bench"])
+        bench.bench([xor], uri=uri, out=lambda *_: None, executor=machines.quiet())
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name("xor").experiment_id
     port = free_port()
@@ -175,6 +177,7 @@ def test_the_models_tab_lists_named_models_with_their_test_metrics(page, ui, sho
         engine, _, seed = name.split()
         assert page.get_by_text(f"xor-{engine}-seed{seed}", exact=True).count(), name
     assert page.get_by_text("test/accuracy").count() and page.get_by_text("xor-test", exact=False).count()
+    assert page.get_by_text("harness", exact=True).count() == len(RUNS)  # logged from `harness bench`
     shots(page, "mlflow-models")
     assert page.errors == []
 
