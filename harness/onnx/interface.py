@@ -1,6 +1,6 @@
 """What a layer's ONNX reader gets from the graph walk and gives back.
 
-A reader is `read(node, attrs, chain) -> Layer`: the node, its attributes as plain values, and
+A reader is `read(node, attrs, chain) -> Layer` (or `Reshaped`): the node, its attributes as plain values, and
 the walk seen through `Chain` (the constants, the chain's current tensor and its shape). It
 raises `Refused` for a node it does not take; the walk prefixes the node's name, and reading
 the file prefixes the file's. A tensor whose axes are not batch first (around a recurrent
@@ -45,6 +45,15 @@ class Layer:
         return LayerSpec(self.type, tuple((k, self.settings[k]) for k in keys), self.activation or IDENTITY)
 
 
+@dataclass(frozen=True)
+class Reshaped:
+    """What a reader gives back for a node that is no layer but a new shape of the samples (a
+    Reshape, reshape.py): the chain goes on in `shape`, and in front of every layer so does the
+    network's input."""
+
+    shape: tuple[int, ...]
+
+
 class Chain(Protocol):
     """The walk as a reader sees it."""
 
@@ -67,7 +76,7 @@ class Chain(Protocol):
     def axes_of(self, node: Any, a: dict[str, Any]) -> tuple[int, ...] | None: ...
 
 
-Reader = Callable[[Any, dict[str, Any], Chain], Layer]
+Reader = Callable[[Any, dict[str, Any], Chain], Layer | Reshaped]
 Writer = Callable[[Any, int, LayerSpec, str], str]  # (graph, layer index, layer, input) -> output
 
 

@@ -5,6 +5,10 @@
   (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
   Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
   fixed batch), and RNN, LSTM and GRU with the layout ops around them;
+- a Reshape that keeps each sample's shape (torch's `x.reshape(-1, 28, 28)` of data already so),
+  and one in front of the first layer that gives the input the shape that layer reads (flat rows
+  into steps of features, or the time and feature axes split or merged): the network's
+  `input_shape` is then the Reshape's (reshape.py);
 - the activations of `ONNX_OPS` right after a linear or conv2d layer, and torch's thresholded
   Softplus (Softplus, Greater, Where);
 - around them: initializers, Constant and Identity nodes, and the small integer programs

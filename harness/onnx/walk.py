@@ -2,9 +2,10 @@
 
 Each node on the chain is, in order: a constant or a step of a shape program (folding.py); part
 of torch's Softplus pattern (fusions.py); a layout op around a layer whose tensors are not batch
-first (`LAYOUTS`); a layer, read by the reader registered for its ONNX op (`READERS`); a bias Add
-or an activation folded into the layer before it (fusions.py); or an Identity. Anything else, or
-a node that reads off the chain (a branch), is refused naming the node. The walk names no layer
+first (`LAYOUTS`); a layer, read by the reader registered for its ONNX op (`READERS`; a
+reader may find the node is no layer but a new shape of the samples: `Reshaped`); a bias Add or
+an activation folded into the layer before it (fusions.py); or an Identity. Anything else, or a
+node that reads off the chain (a branch), is refused naming the node. The walk names no layer
 kind: what a kind needs, its reader says (harness/onnx/layers/).
 """
 
@@ -19,7 +20,7 @@ from harness.layers import ShapeError
 from harness.onnx import folding, fusions
 from harness.onnx.activations import FROM_ONNX
 from harness.onnx.folding import BATCH, TIME
-from harness.onnx.interface import Layer, Refused, attrs, describe, squeeze_axes
+from harness.onnx.interface import Layer, Refused, Reshaped, attrs, describe, squeeze_axes
 from harness.onnx.layers import LAYOUTS, OPEN_WIDTH, READERS
 
 BATCH_FIRST = (("N", "T", "F"), ("N", "F"))
@@ -157,6 +158,11 @@ class Walk:
             layer = READERS[op][1](node, a, self)
         except Refused as e:
             raise Refused(f"node {describe(node)}: {e}") from None
+        if isinstance(layer, Reshaped):  # no layer: the samples' new shape (in front of every layer, the input's)
+            self.shape = layer.shape
+            self.input_shape = self.input_shape if self.layers else layer.shape
+            self._advance(node.output[0])
+            return
         layer.node = describe(node)
         self._add(layer)
         if layer.labels is not None:  # the chain goes on from the output the reader names, with its axes

@@ -1,9 +1,10 @@
 """The comparison report, built from the tracking store alone.
 
-`build(bench_id)` reads the runs of one bench with mlflow.search_runs (through
-harness.tracking) and writes results/report.md, results/summary.csv and PNG plots
-(harness.report.plots), the text by harness.report.markdown. Every number in them is read from
-the store; none is typed by hand, and each is written by harness.text.figure.
+`build(bench_id)` reads the runs of one bench (or, `every`, of the newest bench of each
+experiment: harness.report.scope) with mlflow.search_runs (through harness.tracking) and writes
+results/report.md, results/summary.csv and PNG plots (harness.report.plots), the text by
+harness.report.markdown. Every number in them is read from the store; none is typed by hand, and
+each is written by harness.text.figure.
 """
 
 from __future__ import annotations
@@ -18,33 +19,34 @@ import pandas as pd
 
 from harness import stats, tracking
 from harness.errors import HarnessError, NothingToReport, SpecError
+from harness.report import scope
 from harness.report.markdown import RESOURCES, TIME, markdown, perf_agreement
 from harness.report.plots import curves_plot, resources_plot
 
 
 @dataclass
 class Report:
-    bench_id: str
+    bench_ids: list[str]
     files: list[Path]
     summary: pd.DataFrame
 
 
 def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str | None = None,
-          attach: bool = True, log: Callable[[str], None] = print) -> Report:
-    """Write the report of a bench (default: the newest in the store) into `out_dir`."""
+          attach: bool = True, log: Callable[[str], None] = print, every: bool = False) -> Report:
+    """Write the report of a bench (default: the newest in the store; `every`: the newest bench of
+    each experiment, `scope`) into `out_dir`; report.md says what of the store it leaves out."""
     tracking.quiet()
     if bench_id is not None and not BENCH_ID.fullmatch(bench_id):
         raise SpecError(f"--bench-id {bench_id!r}: a bench id is letters, digits, '.', '_' and '-' "
                         "(as `harness bench` prints it, e.g. 20261123-222809-0b97b8)")
     out = _writable(Path(out_dir))
-    if bench_id is None:
-        ids = tracking.bench_ids(uri)
-        if not ids:
-            raise NothingToReport(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
-        bench_id = ids[0]
-    parents, children = tracking.bench_runs(bench_id, uri)
+    index = tracking.bench_index(uri)
+    if not index and bench_id is None:
+        raise NothingToReport(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
+    covered = scope.choose(index, bench_id, every)
+    parents, children = _read(covered.chosen or {bench_id: ()}, uri)  # an unknown bench id: bench_runs says so
     if children.empty:
-        raise NothingToReport(f"bench {bench_id} has no runs yet: nothing to report")
+        raise NothingToReport(f"bench {', '.join(covered.chosen)} has no runs yet: nothing to report")
     parents, children = _complete(parents.copy()), _complete(children.copy())  # copies: defragmented
     parents = parents.sort_values("start_time", kind="stable").reset_index(drop=True)
     children = children.sort_values("start_time", kind="stable").reset_index(drop=True)
@@ -63,14 +65,34 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
             files.append(curves_plot(runs, name, out))
     if summary["train_time_s_mean"].notna().any():  # nothing to draw when every run failed
         files.append(resources_plot(summary, out))
-    md = markdown(bench_id, parents, children, summary, [f.name for f in files if f.suffix == ".png"])
+    benches = list(covered.chosen)
+    md = markdown(benches, parents, children, summary, [f.name for f in files if f.suffix == ".png"],
+                  scope.note(covered))
     md += "\n".join(perf_agreement(parents, children, tracking.latest_perf(uri)))
     (out / "report.md").write_text(md)
     files.insert(0, out / "report.md")
     if attach:
         tracking.attach_report(parents["run_id"].tolist(), files, uri)
-    log(f"report of bench {bench_id} written to {out}/: {', '.join(f.name for f in files)}")
-    return Report(bench_id, files, summary)
+    log(f"report of {'bench' if len(benches) == 1 else 'benches'} {', '.join(benches)} written to {out}/: "
+        f"{', '.join(f.name for f in files)}")
+    if covered.missing:
+        log(f"left out: {', '.join(covered.missing)} (in other benches): `harness report --all` reports the newest "
+            "bench of every experiment")
+    return Report(benches, files, summary)
+
+
+def _read(chosen: dict[str, tuple[str, ...]], uri: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(parent runs, child runs) of the chosen benches, each bench's parents of its chosen experiments
+    alone (all of them where none are named) and their children."""
+    parents, children = [], []
+    for bench_id, experiments in chosen.items():
+        p, c = tracking.bench_runs(bench_id, uri)
+        if experiments:
+            p = p[p["params.experiment"].isin(experiments)]
+        parents.append(p)
+        children.append(c[c["tags.mlflow.parentRunId"].isin(p["run_id"])])
+    return (pd.concat(parents, ignore_index=True) if len(parents) > 1 else parents[0].reset_index(drop=True),
+            pd.concat(children, ignore_index=True) if len(children) > 1 else children[0].reset_index(drop=True))
 
 
 BENCH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -84,17 +84,16 @@ def _machine_tags(children: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summary: pd.DataFrame,
-             plots: list[str]) -> str:
-    tags = parents.iloc[0]
-    tag = lambda k: tags.get(f"tags.{k}", "?")  # noqa: E731
+def markdown(benches: list[str], parents: pd.DataFrame, children: pd.DataFrame, summary: pd.DataFrame,
+             plots: list[str], left_out: list[str] = ()) -> str:
+    """report.md of the runs of `benches` (one, or the newest of each experiment), with the lines
+    `left_out` saying what of the store it does not show."""
     lines = [
         "# nn-harness benchmark report", "",
-        f"Bench `{bench_id}`: {plural(len(children), 'run')} of {plural(len(parents), 'experiment')}, "
-        f"{_wall(parents, children)}.",
-        f"Machine: {machine.summary(_machine_tags(children))} MLflow {tag('version.mlflow')}; "
-        f"project commit `{str(tag('git.commit'))[:10]}`" + (" (uncommitted changes)." if tag("git.dirty") == "true"
-                                                             else "."),
+        *(_bench(benches[0], parents, children) if len(benches) == 1 else
+          [f"The newest bench of each experiment, {plural(len(benches), 'bench', 'benches')}:", "",
+           *(f"- {_bench(b, *_of(b, parents, children), True)}" for b in benches)]),
+        *left_out,
         "",
         "Built by `harness report` from the tracking store. Every figure is the mean ± standard deviation over "
         "an experiment's finished seeds, the spread rounded to one significant digit (two when it begins with "
@@ -117,7 +116,8 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
         if runs.empty:
             continue
         description = parent.get("tags.mlflow.note.content")
-        lines += ["", f"### {name}", ""]
+        bench = f" (bench `{parent['tags.harness.bench_id']}`)" if len(benches) > 1 else ""
+        lines += ["", f"### {name}{bench}", ""]
         if isinstance(description, str) and description not in seen:  # a sweep's variants share theirs
             lines += [description, ""]
             seen.add(description)
@@ -134,6 +134,24 @@ def markdown(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, summa
             lines += ["", f"![{name}: training loss and test {metric} per epoch, each engine's mean over seeds "
                           f"with its min–max band]({plot})"]
     return "\n".join(lines + [""])
+
+
+def _of(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The parent and child runs of one bench."""
+    return tuple(runs[runs["tags.harness.bench_id"] == bench_id] for runs in (parents, children))
+
+
+def _bench(bench_id: str, parents: pd.DataFrame, children: pd.DataFrame, one_line: bool = False):
+    """What a bench ran, when, on what and at which commit: two lines, or `one_line` naming its experiments."""
+    tags = parents.iloc[0]
+    tag = lambda k: tags.get(f"tags.{k}", "?")  # noqa: E731
+    ran = f"{plural(len(children), 'run')} of " + (", ".join(parents["group"]) if one_line
+                                                   else plural(len(parents), "experiment"))
+    lines = [f"Bench `{bench_id}`: {ran}, {_wall(parents, children)}.",
+             f"Machine: {machine.summary(_machine_tags(children))} MLflow {tag('version.mlflow')}; "
+             f"project commit `{str(tag('git.commit'))[:10]}`" + (" (uncommitted changes)."
+                                                                  if tag("git.dirty") == "true" else ".")]
+    return " ".join(lines) if one_line else lines
 
 
 def _wall(parents: pd.DataFrame, children: pd.DataFrame) -> str:
@@ -180,8 +198,8 @@ def _compared_table(parents: pd.DataFrame, children: pd.DataFrame) -> list[str]:
             "(window: **training**): torch's steady-state epoch time over scratch's, the median over every epoch "
             "of every seed on each side (the first epoch of each run left out as the warm-up, as `harness perf` "
             "leaves out its own); above 1, scratch is faster. It is the figure `harness bench` prints and logs as "
-            "the parent run's `engines/speedup`. In brackets its 95% confidence interval, by a bootstrap over the "
-            "seeds and the epochs within each; in parentheses the lowest and highest seed's own ratio. "
+            "the parent run's `engines/scratch_speedup`. In brackets its 95% confidence interval, by a bootstrap "
+            "over the seeds and the epochs within each; in parentheses the lowest and highest seed's own ratio. "
             f"**difference** says scratch faster or slower only when the interval lies outside 1 ± "
             f"{stats.THRESHOLD:.0%}; otherwise `~`, no significant difference. The rest (window: **evaluation**): "
             "**test gap** is scratch's test metric minus "

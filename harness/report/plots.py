@@ -15,13 +15,15 @@ import pandas as pd
 
 from harness import tracking
 
-# One colour and line style per engine (Okabe-Ito blue and vermilion, apart for colour-blind readers too).
+# One colour and line style per engine (Okabe-Ito blue and vermilion, apart for colour-blind readers too;
+# the MLflow UI draws each engine's runs in the same).
 # Scratch is drawn thin and on top, torch wide and dashed beneath: where the two coincide, torch's
 # dashes show on both sides of scratch's line and neither hides the other.
 STYLES = {
-    "scratch": {"color": "#0072B2", "linestyle": "-", "lw": 1.4, "zorder": 4, "marker": "o", "ms": 3},
-    "torch": {"color": "#D55E00", "linestyle": "--", "lw": 3.0, "zorder": 3, "marker": "s", "ms": 6,
-              "mfc": "none"},
+    "scratch": {"color": tracking.ENGINE_COLOURS["scratch"], "linestyle": "-", "lw": 1.4, "zorder": 4, "marker": "o",
+                "ms": 3},
+    "torch": {"color": tracking.ENGINE_COLOURS["torch"], "linestyle": "--", "lw": 3.0, "zorder": 3, "marker": "s",
+              "ms": 6, "mfc": "none"},
 }
 OTHER = {"color": "tab:gray", "linestyle": ":", "lw": 2.0, "zorder": 2, "marker": "^", "ms": 5}
 SETTLED = 0.01  # a curve has settled once it stays within 1% of its whole range of its final value

@@ -5,7 +5,9 @@ alphabetical order, so the per-epoch series come first under `curves/` (one poin
 then a parent run's comparison (`engines/`, `experiment/`, and per engine `scratch/`, `torch/`)
 and the figures a run has once (`interference/`, `onnx/`, `resources/`, `run/`, `speed/`, `test/`, `time/`). The
 rest of the harness keeps the flat names (`train_loss`, `train_time_s`, `speedup`); only this
-module knows both.
+module knows both. The speedup's store name says its direction (`engines/scratch_speedup`: torch
+time / scratch time, above 1 scratch is faster); a store of an older harness, with `engines/speedup`,
+reads the same.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from harness.tracking.store import INTERFERENCE_KEYS, RESOURCE_KEYS
 
 CURVES = "curves/"  # every per-epoch series: curves/train_loss, curves/test_accuracy, curves/epoch_time_s, ...
 
+SPEEDUP = ("speedup", "speedup_min", "speedup_max", "speedup_ci_low", "speedup_ci_high", "speedup_verdict",
+           "speedup_cv", "speedup_seeds_needed")  # `harness.run.bench.epoch_speedup`'s figures
+
 ONCE = {
     "train_time_s": "time/train_s", "median_epoch_s": "time/median_epoch_s", "steady_epoch_s": "time/steady_epoch_s",
     "eval_time_s": "time/eval_s", "time_to_target_s": "time/to_target_s", "export_time_s": "time/export_s",
@@ -24,14 +29,14 @@ ONCE = {
     **{k: f"resources/{k}" for k in RESOURCE_KEYS},
     **{k: f"interference/{k}" for k in INTERFERENCE_KEYS},
     # a parent run's
-    **{k: f"engines/{k}" for k in ("speedup", "speedup_min", "speedup_max", "speedup_ci_low", "speedup_ci_high",
-                                   "speedup_verdict", "speedup_cv", "speedup_seeds_needed", "accuracy_gap",
-                                   "agreement_mean", "agreement_min", "agreement_n", "onnx_agreement_count_min",
-                                   "onnx_agreement_mean")},
+    **{k: f"engines/scratch_{k}" for k in SPEEDUP},
+    **{k: f"engines/{k}" for k in ("accuracy_gap", "agreement_mean", "agreement_min", "agreement_n",
+                                   "onnx_agreement_count_min", "onnx_agreement_mean")},
     "runs_failed": "experiment/runs_failed", "runs_busy": "experiment/runs_busy", "wall_s": "experiment/wall_s",
 }
+SPEEDUP_MEANING = "torch time / scratch time: above 1, scratch is faster"  # a parent run's tag of the same name
 
-_FROM_STORE = {v: k for k, v in ONCE.items()}
+_FROM_STORE = {**{f"engines/{k}": k for k in SPEEDUP}, **{v: k for k, v in ONCE.items()}}  # older names first
 
 
 def epoch_key(name: str) -> str:

@@ -34,6 +34,20 @@ def bench_ids(uri: str | None = None) -> list[str]:
     return list(dict.fromkeys(runs[f"tags.{BENCH_TAG}"]))
 
 
+def bench_index(uri: str | None = None) -> list[tuple[str, pd.Timestamp, tuple[str, ...]]]:
+    """Every bench invocation in the store, newest first: (its id, its start, the experiments it ran)."""
+    connect(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = 'bench'",
+                              order_by=["start_time DESC"], max_results=50000)
+    if runs.empty:
+        return []
+    index = []
+    for bench_id, parents in runs.groupby(f"tags.{BENCH_TAG}", sort=False):
+        experiments = tuple(dict.fromkeys(parents.get("params.experiment", pd.Series(dtype=str)).dropna()))
+        index.append((bench_id, parents["start_time"].min(), experiments))
+    return sorted(index, key=lambda b: b[1], reverse=True)
+
+
 def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(parent runs, child runs) of one bench invocation, as mlflow.search_runs gives them."""
     connect(uri)

@@ -87,6 +87,17 @@ def run_params(spec: ExperimentSpec, engine: str, seed: int, threads: int) -> di
 
 # the model-training view for MLflow releases that read the experiment tag; 3.17 reads the browser's choice
 UI_VIEW_TAG, UI_VIEW = "mlflow.experimentKind", "custom_model_development"
+# What the MLflow UI (3.17) shows on first opening an experiment's chart view. Its runs table nests
+# the child runs under their parent, folded, and the charts draw the rows shown: the parent alone,
+# without curves. On a browser's first visit of an experiment it unfolds the parents of runs whose
+# `mlflow.runType` is "evaluation"; a child run is one (it evaluates its model on the test split),
+# so that the engines' curves are drawn at once. Each run is drawn in its engine's colour
+# (`mlflow.runColor`, the report's plots' colours), the parent in grey. Grouped by the parameter
+# `engine`, the parent's figures form their own group, COMPARISON, never an engine's.
+RUN_TYPE_TAG, RUN_TYPE = "mlflow.runType", "evaluation"
+COLOUR_TAG = "mlflow.runColor"
+ENGINE_COLOURS = {"scratch": "#0072B2", "torch": "#D55E00"}  # Okabe-Ito blue and vermilion
+COMPARISON, COMPARISON_COLOUR = "comparison", "#808080"
 
 
 class Tracker:
@@ -100,12 +111,14 @@ class Tracker:
     def parent(self, spec: ExperimentSpec, variant: str = "") -> Iterator[str]:
         """The parent run of one experiment (one variant of its sweep) in this bench; yields its run id."""
         retrying(mlflow.set_experiment, experiment_id=self._experiment_id(spec.name))  # refused in the trash
-        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", VARIANT_TAG: variant, **process_tags(),
-                **environment_tags()}
+        tags = {BENCH_TAG: self.bench_id, KIND_TAG: "bench", VARIANT_TAG: variant, COLOUR_TAG: COMPARISON_COLOUR,
+                keys.once_key("speedup"): keys.SPEEDUP_MEANING,  # beside the figure's name, which way round it is
+                **process_tags(), **environment_tags()}
         name = f"bench {self.bench_id}" + (f" [{variant}]" if variant else "")
         with self._run(run_name=name, tags=tags, description=spec.description) as run_id:
             retrying(mlflow.log_params, {"experiment": spec.name, "seeds": json.dumps(list(spec.bench.seeds)),
-                                         "engines": json.dumps(list(spec.bench.engines)), "variant": variant})
+                                         "engines": json.dumps(list(spec.bench.engines)), "variant": variant,
+                                         "engine": COMPARISON})
             retrying(mlflow.log_dict, spec.to_dict(), "spec.json")
             yield run_id
 
@@ -148,6 +161,7 @@ class Tracker:
 
     def _child_tags(self, engine: str, seed: int) -> dict[str, str]:
         return {BENCH_TAG: self.bench_id, KIND_TAG: "run", "harness.engine": engine, "harness.seed": str(seed),
+                RUN_TYPE_TAG: RUN_TYPE, **({COLOUR_TAG: ENGINE_COLOURS[engine]} if engine in ENGINE_COLOURS else {}),
                 **process_tags(), **environment_tags()}
 
     def create_child(self, spec: ExperimentSpec, engine: str, seed: int, threads: int, parent_id: str) -> str:
@@ -203,9 +217,10 @@ class Tracker:
 
     def log_result(self, run_id: str, spec: ExperimentSpec, result: Any, tags: dict[str, str] | None = None) -> None:
         """Everything a finished child run records (called after its process has ended): the
-        datasets, the model, the curves, the figures it has once (step 0; `keys` names them in the
-        store; what the rest of the machine did among them), the final test figures (the model's),
-        tags (`tags` besides: the busy-machine verdict) and a plot."""
+        datasets, the model, the curves, the figures it has once (step 0, so that the UI's chart
+        view draws each as one bar per run or engine; `keys` names them in the store; what the rest
+        of the machine did among them), the final test figures (the model's, step 0 too), tags
+        (`tags` besides: the busy-machine verdict) and a plot."""
         _, evaluation = self.log_dataset(result.data)
         check, model_id = result.onnx, None
         if check is not None:  # before the curves: MLflow copies to a new model the run's metrics at its step
@@ -227,10 +242,11 @@ class Tracker:
             else:
                 retrying(mlflow.set_tag, "harness.onnx_note", check.note[:5000])
         retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in once.items()}, step=0)
-        # the final test figures, one point each at the last epoch's step (test/accuracy beside the
-        # curve curves/test_accuracy); where there is a model, as its record, on the test split
+        # the final test figures, one point each (test/accuracy beside the curve curves/test_accuracy); at
+        # step 0, as every figure a run has once: the UI draws a metric whose latest step is 1 or more
+        # as a line (one dot here), at 0 as a bar. Where there is a model, as its record, on the test split
         tests = {k: float(v) for k, v in result.final.items() if k.startswith("test_") and v is not None}
-        retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in tests.items()}, step=len(result.epochs),
+        retrying(mlflow.log_metrics, {keys.once_key(k): v for k, v in tests.items()}, step=0,
                  model_id=model_id, dataset=evaluation if model_id else None)
         retrying(mlflow.set_tags, {"harness.target_reached": str(result.time_to_target_s is not None).lower(),
                                    **{f"threads.{k}": str(v) for k, v in result.threads.items()},

@@ -298,7 +298,8 @@ REFUSED = [  # (case, nodes, initializers, pattern)
                                                           pads=[1, 1, 1, 1])], [],
      r"node 'bad' \(op AveragePool\): count_include_pad = 0 with pads .* a different function"),
     ("Reshape that is no flatten", [helper.make_node("Reshape", ["x", "s"], ["y"], name="bad")], [("s", [-1, 6, 6])],
-     r"node 'bad' \(op Reshape\): a Reshape of \[batch, 2, 6, 6\] to \[-1, 6, 6\] is not a flatten"),
+     r"node 'bad' \(op Reshape\): a Reshape of \[batch, 2, 6, 6\] to \[-1, 6, 6\]: it holds 36 values a sample, "
+     r"the input 72"),
     ("activation after a pool", [helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[2, 2]),
                                  helper.make_node("Relu", ["p"], ["y"], name="bad")], [],
      r"activation 'bad' \(op Relu\) follows 'p' \(op AveragePool\), a avgpool2d layer"),

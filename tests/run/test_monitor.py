@@ -75,8 +75,31 @@ def test_peak_rates_span_at_least_half_a_second():
     from harness.run.monitor import _peak_rates
 
     # one tick (10 ms of CPU) landing between two samples 10 ms apart reads 100% there; over 0.5 s it is 2%
-    samples = [(i * 0.01, 0.0 if i < 50 else 0.01, 0.0, 0, 1) for i in range(120)]
-    assert max(_peak_rates(samples)) == pytest.approx(2.0, rel=0.05)
+    t = [i * 0.01 for i in range(120)]
+    assert max(_peak_rates(t, [0.0 if i < 50 else 0.01 for i in range(120)])) == pytest.approx(2.0, rel=0.05)
+
+
+def test_the_peak_is_never_below_the_mean_when_the_ticks_undercount():
+    """The mean takes this process's CPU from the nanosecond clock; ticks that lag it by 5% made
+    every half-second window read 95% beside a mean of 100% (a report once showed 95.8 < 96.4)."""
+    from harness.run.monitor import window_figures
+
+    samples, own = samples_of(0.95)  # what the ticks count
+    own = [(t_cpu / 0.95, t_cpu) for _, t_cpu in own]  # the nanosecond clock: one full core
+    r = window_figures(samples, own, 0.0, cores=2)
+    assert r["cpu_percent_mean"] == pytest.approx(100)
+    assert r["cpu_percent_max"] >= r["cpu_percent_mean"]
+
+
+def test_the_peak_covers_the_windows_tail_after_a_late_sample():
+    """Samples 0.6 s apart (the GIL held) then 0.1 s: no half-second window starts before the
+    last 0.1 s, where all the CPU was; the whole window is one of the peak's windows."""
+    from harness.run.monitor import window_figures
+
+    samples = [(0.0, 0.0, 0.0, 2**20, 1), (0.6, 0.0, 0.0, 2**20, 1), (0.7, 0.1, 0.0, 2**20, 1)]
+    r = window_figures(samples, [(x[1], x[1]) for x in samples], 0.0, cores=2)
+    assert r["cpu_percent_mean"] == pytest.approx(100 * 0.1 / 0.7)
+    assert r["cpu_percent_max"] >= r["cpu_percent_mean"]
 
 
 def test_sleeping_uses_almost_no_cpu():

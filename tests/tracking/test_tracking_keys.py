@@ -28,3 +28,15 @@ def test_a_frame_of_old_and_new_runs_reads_under_one_name():
     assert out["metrics.test_accuracy"].iloc[1] == 0.9
     assert not any("/" in c for c in out.columns if c.startswith("metrics."))
     assert out["tags.x"].tolist() == ["a", "b"] and "metrics.eval_time_s" not in out
+
+
+def test_the_speedup_says_its_direction_and_an_older_stores_name_still_reads():
+    assert keys.once_key("speedup") == "engines/scratch_speedup"
+    assert keys.once_key("speedup_ci_low") == "engines/scratch_speedup_ci_low"
+    assert "above 1, scratch is faster" in keys.SPEEDUP_MEANING
+    assert keys.flat_name("engines/speedup") == keys.flat_name("engines/scratch_speedup") == "speedup"
+    frame = pd.DataFrame({"run_id": ["old", "new"], "metrics.engines/speedup": [2.0, math.nan],
+                          "metrics.engines/scratch_speedup": [math.nan, 3.0],
+                          "metrics.engines/speedup_ci_high": [2.5, math.nan]})
+    out = keys.flat_columns(frame)
+    assert out["metrics.speedup"].tolist() == [2.0, 3.0] and out["metrics.speedup_ci_high"].iloc[0] == 2.5

@@ -1,6 +1,6 @@
 """flatten in ONNX: Flatten (axis 1); read from Flatten, or a Reshape that flattens each sample (to
 [batch, -1], [-1, features], [0, -1], or the file's fixed batch), its target evaluated with the
-batch size as a symbol."""
+batch size as a symbol. A Reshape of more axes is no layer (harness/onnx/reshape.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 from typing import Any
 
 from harness.layers import LayerSpec
+from harness.onnx import reshape
 from harness.onnx.folding import BATCH, Symbol
-from harness.onnx.interface import Chain, Layer, Refused
+from harness.onnx.interface import Chain, Layer, Refused, Reshaped
 
 
 def write(g: Any, i: int, layer: LayerSpec, x: str) -> str:
@@ -23,7 +24,10 @@ def read_flatten(node: Any, a: dict[str, Any], chain: Chain) -> Layer:
     return Layer("flatten", {}, {})
 
 
-def read_reshape(node: Any, a: dict[str, Any], chain: Chain) -> Layer:
+def read_reshape(node: Any, a: dict[str, Any], chain: Chain) -> Layer | Reshaped:
+    shape = reshape.sample_shape(node, a, chain, first=not chain.layers)
+    if shape is not None:
+        return Reshaped(shape)
     target = [v if isinstance(v, Symbol) else int(v) for v in chain.const(node, 1, symbolic=True).reshape(-1)]
     features = math.prod(chain.shape)
     first, last = (target + [None, None])[:2]
