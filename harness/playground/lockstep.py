@@ -9,7 +9,7 @@ unit's response (the thumbnails) and the weights of the diagram's links from the
 
 An engine whose training loss becomes NaN or infinite is stopped alone: it keeps its last good
 state (the tensors before that epoch, in an engine of its kind rebuilt from them), so its panel
-still shows a boundary and an epoch, with the reason; the engines are compared only at one epoch.
+still shows a boundary and an epoch, with the reason; the engines are no longer compared.
 """
 
 from __future__ import annotations
@@ -196,10 +196,11 @@ class Lab:
         return out
 
     def compare(self, grids: dict[str, np.ndarray], tests: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The largest parameter difference between the engines, and the share of decisions they share,
-        at the epoch both panels show (`epoch`); all None, with `epoch` None, when they show two epochs."""
+        """The largest parameter difference between the engines, and the share of decisions they share, at
+        `epoch`; all None once an engine diverged (its last states may be blown up far enough for rounding
+        to split decisions: no figure rather than a false "the engines differ")."""
         epochs = {self.last[name]["epoch"] for name in ENGINES}
-        if len(epochs) > 1:
+        if self.diverged or len(epochs) > 1:
             return {"max_param_diff": None, "worst_param": None, "agreement_test": None, "agreement_grid": None,
                     "epoch": None}
         ps, pt = (self.shown[name].parameters() for name in ENGINES)

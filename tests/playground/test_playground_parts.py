@@ -29,7 +29,7 @@ def lab_of(**settings) -> Lab:
 # ---------------------------------------------------------------------------- divergence, engine by engine
 
 
-def test_both_engines_diverging_keep_their_last_good_state_and_are_compared_there():
+def test_both_engines_diverging_keep_their_last_good_state_and_are_not_compared():
     lab = lab_of(**DIVERGING)
     before = lab.frame()
     with pytest.raises(TrainingDiverged):
@@ -41,8 +41,8 @@ def test_both_engines_diverging_keep_their_last_good_state_and_are_compared_ther
         shown = frame["engines"][name]
         assert shown["diverged"] == {"epoch": 1, "loss": "nan"} and shown["epoch"] == 0
         assert shown["grid"] == before["engines"][name]["grid"]  # the boundary of epoch 0, not a grey plane
-    assert frame["compare"]["epoch"] == 0 and frame["compare"]["agreement_test"] == 1.0
-    assert frame["compare"]["max_param_diff"] == 0.0
+    assert frame["compare"] == {"max_param_diff": None, "worst_param": None, "agreement_test": None,
+                                "agreement_grid": None, "epoch": None}  # no "same decision on 0.0%"
 
 
 def test_an_engine_diverging_alone_stops_the_lab_and_the_other_shows_its_own_epoch(monkeypatch):
@@ -159,3 +159,22 @@ def test_a_run_is_linked_only_in_a_ui_that_serves_it(fake_ui):
     assert ui_link("ffff", [url]) is None  # a UI on another store
     assert ui_link("a1b2", [nobody]) is None
     assert ui_link("a1b2", [f"{url}/not-mlflow"]) is None
+
+
+def test_a_session_says_when_it_plays_below_the_chosen_pace(monkeypatch):
+    from harness.playground.session import Session
+
+    spec, raw = page_settings.validate({})
+    session = Session("s", Lab(spec), {}, raw)
+    try:
+        assert session.state()["epochs_per_s"] is None  # paused: no figure
+        session._playing = True  # as play() leaves it, without the worker training meanwhile
+        for pace, reached, below in ((60.0, 17.0, True), (60.0, 59.0, False), (0.0, 17.0, False)):
+            session._pace = pace
+            monkeypatch.setattr(session._rate, "value", lambda r=reached: r)
+            state = session.state()
+            assert (state["epochs_per_s"], state["below_pace"]) == (reached, below)
+    finally:
+        session._playing = False
+        session.close()
+        session.join(10)
