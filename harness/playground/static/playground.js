@@ -12,7 +12,7 @@ const RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
 const L2S = [0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1];
 const MOMENTA = [0, 0.5, 0.9, 0.95, 0.99];
 const NEW_LAYER_UNITS = 4;
-const SESSION_BUTTONS = ["play", "step", "reset", "save", "export"];  // enabled once the server holds a session
+const SESSION_BUTTONS = ["play", "step", "reset"];  // enabled once the server holds a session (save and export: once played)
 // TF Playground's colours: orange for negative (class 0), a light grey in the middle, blue for positive (class 1)
 const ORANGE = [245, 147, 34], MIDDLE = [232, 234, 235], BLUE = [8, 119, 189];
 
@@ -657,7 +657,6 @@ async function start() {
   const linked = readQuery(location.search, r.data.defaults, r.data.controls);  // the address's settings
   page.settings = linked.settings;
   if (linked.speed !== null) $("pace").value = linked.speed;
-  for (const id of SESSION_BUTTONS) $(id).disabled = true;
   for (const id of ["save", "export"]) $(id).dataset.title = $(id).title;
   buildControls();
   renderControls();
