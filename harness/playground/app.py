@@ -3,6 +3,7 @@
     GET    /                                   the page
     GET    /api/options                        choices, defaults and the server's limits
     POST   /api/sessions                       settings -> a new session (201), or 422 with the one-line reason
+                                               and the control it names (`detail`, `control`)
     GET    /api/sessions/{id}                  its settings, state and latest frame
     PUT    /api/sessions/{id}                  new settings: a new lab from epoch 0 (422 as above)
     POST   /api/sessions/{id}/play?pace=60     play at that many epochs/s (1 to 1000; 0: as fast as it goes)
@@ -25,6 +26,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SpecError
 from harness.playground import settings as page_settings
 from harness.playground.lockstep import Lab
-from harness.playground.saving import Saver, SaveUnderWay, shown_uri
+from harness.playground.saving import UI_URL, Saver, SaveUnderWay, shown_uri
 from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
 from harness.text import plural
 
@@ -45,6 +47,15 @@ STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 15.0
 MAX_PACE = 1000.0
 MAX_BODY = 64 * 1024  # settings are a few hundred bytes
+
+
+class Refused(HTTPException):
+    """Settings refused (422): the one-line reason, and the setting whose control it names (or None)."""
+
+    def __init__(self, e: HarnessError) -> None:
+        e = page_settings.refused(e) if isinstance(e, SpecError) else e
+        super().__init__(422, str(e))
+        self.control = getattr(e, "control", None)
 
 
 def finite(obj: Any) -> Any:
@@ -80,11 +91,12 @@ def experiment_text(lab: Lab, settings: dict[str, Any]) -> tuple[str, int]:
     return page_settings.toml_text(raw, header), epochs
 
 
-def create_app(tracking_uri: str | None = None) -> FastAPI:
+def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL,)) -> FastAPI:
     """The page and its API over sessions of their own; saves go to `tracking_uri` (else
-    $MLFLOW_TRACKING_URI, else ./mlflow.db, as the CLI's)."""
+    $MLFLOW_TRACKING_URI, else ./mlflow.db, as the CLI's) and link their runs in the first MLflow UI
+    of `ui_urls` that serves them."""
     store = SessionStore()
-    saver = Saver(tracking_uri)
+    saver = Saver(tracking_uri, ui_urls)
     stopping = threading.Event()
     abandon = threading.Event()  # a second Ctrl-C or SIGTERM while saves finish
 
@@ -121,14 +133,14 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
         try:
             return page_settings.complete(raw)
         except HarnessError as e:
-            raise HTTPException(422, str(e)) from None
+            raise Refused(e) from None
 
     def build(settings: dict[str, Any]) -> tuple[Lab, dict[str, Any]]:
         try:
             spec, raw = page_settings.validate(settings)
-            return Lab(spec), raw
+            return Lab(spec), raw  # preparing the data checks more (a batch larger than the points)
         except HarnessError as e:
-            raise HTTPException(422, str(e)) from None
+            raise Refused(e) from None
 
     def described(session: Session, frame: bool = True) -> dict[str, Any]:
         _, settings, _ = session.current()
@@ -140,7 +152,8 @@ def create_app(tracking_uri: str | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        body = {"detail": exc.detail, **({"control": exc.control} if isinstance(exc, Refused) else {})}
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

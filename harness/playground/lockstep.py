@@ -5,7 +5,11 @@ from `harness.run.prepare.prepare` (the same data, initial parameters and batch 
 that seed), each epoch trains scratch and then torch on the same batches and evaluates both on
 the test set, so epoch n of a lab is epoch n of `harness run` on its experiment file. On top it
 predicts over a grid of the plane (the heat maps), compares the engines, and reads each hidden
-unit's response (the thumbnails) from the scratch engine's weights.
+unit's response (the thumbnails) and the weights of the diagram's links from the scratch engine.
+
+An engine whose training loss becomes NaN or infinite is stopped alone: it keeps its last good
+state (the tensors before that epoch, in an engine of its kind rebuilt from them), so its panel
+still shows a boundary and an epoch, with the reason; the engines are no longer compared.
 """
 
 from __future__ import annotations
@@ -32,6 +36,17 @@ from harness.spec import ExperimentSpec
 GRID = 50  # cells per side of a heat map
 THUMB = 16  # cells per side of a hidden unit's or a feature's thumbnail
 SPEED_WINDOW_S = 1.0  # steps/s over about the last second of training
+
+
+def diverged_message(diverged: dict[str, TrainingDiverged]) -> str:
+    """One line for the engines that diverged: which, at which epoch, to what."""
+    parts = {(d.epoch, str(d.loss)) for d in diverged.values()}
+    if len(diverged) == len(ENGINES) and len(parts) == 1:
+        epoch, loss = parts.pop()
+        return f"training loss became {loss} at epoch {epoch} on both engines; lower the learning rate"
+    each = "; ".join(f"on {name} it became {d.loss} at epoch {d.epoch}" for name, d in diverged.items())
+    alone = "" if len(diverged) > 1 else f" ({', '.join(e for e in ENGINES if e not in diverged)} stayed finite)"
+    return f"training loss diverged: {each}{alone}; lower the learning rate"
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,9 @@ class Lab:
         self.epoch = 0
         self.history: list[EpochPoint] = []
         self.error: str | None = None
+        self.diverged: dict[str, TrainingDiverged] = {}
+        self.shown = dict(self.engines)  # what each panel draws: the engine, or its last good state
+        self.last: dict[str, dict[str, Any]] = {name: {"epoch": 0} for name in ENGINES}  # each one's latest figures
         self._speed: dict[str, collections.deque] = {name: collections.deque() for name in ENGINES}
         d, dtype = spec.data, spec.training.dtype
         self.points = plane.split(d.dataset, d.train_size, d.test_size, d.noise, self.seed)  # before features
@@ -98,20 +116,30 @@ class Lab:
     # -- training
 
     def step(self) -> EpochPoint:
-        """One epoch of each engine on the same batches, then each evaluated on the test set."""
+        """One epoch of each engine on the same batches, then each evaluated on the test set.
+
+        An engine that diverges keeps its state before the epoch; the other finishes the epoch; then
+        `TrainingDiverged` (the lab's `error` says which engines): the lab stays at its last common epoch."""
         inputs, epoch = self.inputs, self.epoch + 1
         batches = inputs.batches(epoch - 1)
         train, test_loss, test_metric = {}, {}, {}
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the loss check
             for name, engine in self.engines.items():
+                before = {**engine.parameters(), **engine.state()}  # copies; small networks
                 t0 = time.perf_counter()
                 loss = engine.train_epoch(inputs.x_train, inputs.y_train, batches)
                 self._clock(name, len(batches), time.perf_counter() - t0)
                 if not math.isfinite(loss):
-                    self.error = str(TrainingDiverged(epoch, loss))
-                    raise TrainingDiverged(epoch, loss)
+                    self.diverged[name] = TrainingDiverged(epoch, loss)
+                    self.shown[name] = engine_class(name)(self.spec.network, self.spec.training, before)
+                    continue
                 ev = engine.evaluate(inputs.x_test, inputs.y_test, self.metric.name)
                 train[name], test_loss[name], test_metric[name] = loss, ev["loss"], ev[self.metric.name]
+                self.last[name] = {"epoch": epoch, "train_loss": loss, "test_loss": ev["loss"],
+                                   "test_metric": ev[self.metric.name]}
+        if self.diverged:
+            self.error = diverged_message(self.diverged)
+            raise TrainingDiverged(epoch, next(iter(self.diverged.values())).loss)
         self.epoch = epoch
         point = EpochPoint(epoch, train, test_loss, test_metric)
         self.history.append(point)
@@ -144,37 +172,49 @@ class Lab:
         }
 
     def frame(self) -> dict[str, Any]:
-        """The state of both engines now: losses, metric, speed, heat maps, how far apart they are."""
-        last = self.history[-1] if self.history else None
-        grids = {name: engine.predict(self.grid_x) for name, engine in self.engines.items()}
-        tests = {name: engine.predict(self.inputs.x_test) for name, engine in self.engines.items()}
+        """The state of both engines now (a diverged one's last good state, with the reason): losses,
+        metric, speed, heat maps, how far apart they are, the scratch engine's units and weights."""
+        grids = {name: engine.predict(self.grid_x) for name, engine in self.shown.items()}
+        tests = {name: engine.predict(self.inputs.x_test) for name, engine in self.shown.items()}
         out: dict[str, Any] = {"epoch": self.epoch, "error": self.error, "engines": {}}
         for name in self.engines:
+            last, diverged = self.last[name], self.diverged.get(name)
             out["engines"][name] = {
-                "train_loss": last.train_loss[name] if last else None,
-                "test_loss": last.test_loss[name] if last else None,
-                "test_metric": last.test_metric[name] if last else None,
+                "epoch": last["epoch"],
+                "train_loss": last.get("train_loss"),
+                "test_loss": last.get("test_loss"),
+                "test_metric": last.get("test_metric"),
                 "steps_per_s": self.steps_per_s(name),
                 "grid": to_bytes(grids[name], *self.scale),
+                "diverged": None if diverged is None else {"epoch": diverged.epoch, "loss": str(diverged.loss)},
             }
         out["compare"] = self.compare(grids, tests)
-        out["neurons"] = self.neurons()
+        params = self.shown["scratch"].parameters()
+        out["neurons"] = self.neurons(params)
+        out["weights"] = [np.round(params[f"layers.{i}.weight"].astype(np.float64), 4).tolist()
+                          for i in range(len(self.spec.network.layers) + 1)]
         return out
 
     def compare(self, grids: dict[str, np.ndarray], tests: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The largest parameter difference between the engines, and the share of decisions they share."""
-        ps, pt = (self.engines[name].parameters() for name in ENGINES)
+        """The largest parameter difference between the engines, and the share of decisions they share, at
+        `epoch`; all None once an engine diverged (its last states may be blown up far enough for rounding
+        to split decisions: no figure rather than a false "the engines differ")."""
+        epochs = {self.last[name]["epoch"] for name in ENGINES}
+        if self.diverged or len(epochs) > 1:
+            return {"max_param_diff": None, "worst_param": None, "agreement_test": None, "agreement_grid": None,
+                    "epoch": None}
+        ps, pt = (self.shown[name].parameters() for name in ENGINES)
         diffs = {k: float(np.max(np.abs(ps[k].astype(np.float64) - pt[k]))) for k in ps}
         worst = max(diffs, key=diffs.get)
         a, b = ENGINES
         return {"max_param_diff": diffs[worst], "worst_param": worst,
                 "agreement_test": self.metric.agreement(tests[a], tests[b]),
-                "agreement_grid": self.metric.agreement(grids[a], grids[b])}
+                "agreement_grid": self.metric.agreement(grids[a], grids[b]), "epoch": epochs.pop()}
 
-    def neurons(self) -> list[list[str]]:
-        """Each hidden unit's activation over the thumbnail grid, layer by layer, from the scratch
-        engine: layer k's units are the outputs of the network cut after layer k."""
-        net, params = self.spec.network, self.engines["scratch"].parameters()
+    def neurons(self, params: dict[str, np.ndarray]) -> list[list[str]]:
+        """Each hidden unit's activation over the thumbnail grid, layer by layer, from these (the scratch
+        engine's) parameters: layer k's units are the outputs of the network cut after layer k."""
+        net = self.spec.network
         out = []
         for k, layer in enumerate(net.layers):
             cut = dataclasses.replace(net, layers=net.layers[:k], outputs=layer.units,

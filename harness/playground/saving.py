@@ -4,22 +4,33 @@ Nothing here logs by itself: the session's file goes through `harness.run.bench.
 saved runs are exactly what `harness bench FILE` logs (a parent run, a child per engine in a
 fresh process, params, curves, ONNX models), and since a lab's epoch n is the runner's epoch n,
 their final figures are the page's. Saves run one at a time, each in a thread of its own.
+
+A save names the store by its absolute path (a sqlite file), and links the parent run in the
+MLflow UI only where a UI answers with that very run (`ui_link`): `harness ui`'s default
+address, or the tracking server itself; a run id is a random UUID, so a UI that knows it serves
+this store. No UI answering, no link.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.run import bench
-from harness.tracking import resolve_uri
+from harness.tracking import resolve_uri, sqlite_path
 
+UI_URL = "http://127.0.0.1:5000"  # where `harness ui` (and `make ui`) serves by default
+UI_PROBE_S = 2.0  # a UI that does not answer within this is taken as absent
 SAME = 1e-9  # a saved figure within this of the page's is the page's (float64 runs repeat bitwise)
 KEEP_FINISHED = 64  # finished saves kept for their pages to read (a session's latest); older ones are dropped
 
@@ -31,6 +42,36 @@ class SaveUnderWay(HarnessError):
 def shown_uri(uri: str) -> str:
     """The store's URI without a password."""
     return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", uri)
+
+
+def absolute_uri(uri: str) -> str:
+    """A sqlite URI with its file's absolute path (the relative one names the server's folder); others as given."""
+    db = sqlite_path(uri)
+    if db is None:
+        return uri
+    query = uri.partition("?")[2]
+    return f"sqlite:///{db}" + (f"?{query}" if query else "")
+
+
+def ui_urls(uri: str, given: Sequence[str] = (UI_URL,)) -> tuple[str, ...]:
+    """Where a UI on this store may be: the tracking server itself (an http store serves its UI), then `given`."""
+    served = uri.startswith(("http://", "https://")) and "@" not in uri  # a link never carries a password
+    own = (uri.rstrip("/"),) if served else ()
+    return own + tuple(u.rstrip("/") for u in given if u.rstrip("/") not in own)
+
+
+def ui_link(run_id: str, urls: Sequence[str], timeout: float = UI_PROBE_S) -> str | None:
+    """The run's page in the first UI of `urls` that serves it (its REST API returns this run id), else None."""
+    for url in urls:
+        query = urllib.parse.urlencode({"run_id": run_id})
+        try:
+            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/runs/get?{query}", timeout=timeout) as r:
+                info = json.loads(r.read())["run"]["info"]
+        except (OSError, ValueError, KeyError, TypeError):  # no UI there, not MLflow, or not this run
+            continue
+        if info.get("run_id") == run_id:
+            return f"{url}/#/experiments/{info['experiment_id']}/runs/{run_id}"
+    return None
 
 
 @dataclass
@@ -52,8 +93,9 @@ class SaveJob:
 class Saver:
     """The saves of one server, into one tracking store, one at a time."""
 
-    def __init__(self, uri: str | None = None) -> None:
-        self.uri = resolve_uri(uri)
+    def __init__(self, uri: str | None = None, uis: Sequence[str] = (UI_URL,)) -> None:
+        self.uri = absolute_uri(resolve_uri(uri))
+        self.uis = ui_urls(self.uri, uis)
         self._lock = threading.Lock()  # held by the running save: one at a time
         self._jobs_lock = threading.Lock()
         self._jobs: dict[str, SaveJob] = {}  # a session's latest save, the latest last
@@ -117,7 +159,8 @@ class Saver:
         same = all(abs(runs[e][k] - job.page[e][k]) <= SAME for e in runs for k in ("test_metric", "test_loss"))
         job.result = {"bench_id": bench_id, "parent_run_id": outcome.parent_run_id, "uri": shown_uri(self.uri),
                       "runs": runs, "failures": {e: msg for (e, _), msg in outcome.failures.items()},
-                      "same_as_page": same and not outcome.failures}
+                      "same_as_page": same and not outcome.failures, "ui_probed": list(self.uis),
+                      "ui_link": ui_link(outcome.parent_run_id, self.uis)}
         job.state = "failed" if outcome.failures else "done"
         if outcome.failures:
             job.message = "; ".join(f"{e}: {msg}" for (e, _), msg in outcome.failures.items())

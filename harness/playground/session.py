@@ -5,6 +5,8 @@ settings) and read what it last published: a `setup` (points, layout) once per l
 `frame` (both engines' state) at most every `FRAME_S` while it trains, and after every
 command. The store keeps at most LIMITS["sessions"] sessions and closes those nobody has
 looked at for IDLE_S; a playing session whose page is gone (no stream for ORPHAN_S) pauses.
+While it plays, a session measures the epochs per second it actually reaches (`EpochRate`), which
+the page shows beside the chosen pace.
 """
 
 from __future__ import annotations
@@ -26,12 +28,39 @@ IDLE_S = 600.0  # a session nobody asked about for this long is closed
 ORPHAN_S = 30.0  # a playing session with no page watching for this long pauses
 DEFAULT_PACE = 60.0  # epochs per second while playing, as TF Playground's one epoch per animation frame
 REAP_S = 60.0  # idle sessions are looked for at most this often, on any request's way to a session
+RATE_WINDOW_S = 2.0  # the epochs per second reached, over about the last this many seconds of playing
+RATE_MIN_S = 0.5  # ... once it has played this long at one pace (before, no figure)
+BELOW_PACE = 0.9  # a rate under this share of the pace is "below the chosen pace"
 
 log = logging.getLogger(__name__)
 
 
 class SessionLimit(HarnessError):
     """The server holds as many sessions as it may."""
+
+
+class EpochRate:
+    """Epochs per second over about the last `window` seconds: (epochs - 1) / span of the epochs'
+    end times (so the waits that keep a pace count); None until they span `least` seconds."""
+
+    def __init__(self, window: float = RATE_WINDOW_S, least: float = RATE_MIN_S, clock=time.monotonic) -> None:
+        self.window, self.least, self.clock = window, least, clock
+        self._ends: collections.deque[float] = collections.deque()
+
+    def tick(self) -> None:
+        """An epoch ended now."""
+        now = self.clock()
+        self._ends.append(now)
+        while len(self._ends) > 2 and now - self._ends[1] >= self.window:
+            self._ends.popleft()
+
+    def clear(self) -> None:
+        self._ends.clear()
+
+    def value(self) -> float | None:
+        if len(self._ends) < 2 or self._ends[-1] - self._ends[0] < self.least:
+            return None
+        return (len(self._ends) - 1) / (self._ends[-1] - self._ends[0])
 
 
 @dataclass
@@ -55,6 +84,7 @@ class Session:
         self._commands: collections.deque[tuple[str, Any]] = collections.deque()
         self._playing = False
         self._pace = DEFAULT_PACE  # epochs/s; 0: as fast as it goes
+        self._rate = EpochRate()  # what it reaches (worker's ticks, read under the lock)
         self._closed = False
         self._generation = 0
         self._version = 0
@@ -71,8 +101,9 @@ class Session:
 
     def play(self, pace: float | None = None) -> None:
         with self._cond:
-            if pace is not None:
+            if pace is not None and pace != self._pace:
                 self._pace = pace
+                self._rate.clear()
             self._playing = True
             self._cond.notify_all()
 
@@ -102,6 +133,7 @@ class Session:
         with self._cond:
             if name in ("pause", "reset"):  # new settings keep playing, as TF Playground's do
                 self._playing = False
+            self._rate.clear()
             self._commands.append((name, arg))
             self._cond.notify_all()
 
@@ -117,9 +149,13 @@ class Session:
             return self._lab, self.settings, self.raw
 
     def state(self) -> dict[str, Any]:
+        """Playing or not, the pace asked for and the epochs per second reached (None until measured),
+        and whether that is below the pace (the machine trains no faster)."""
         with self._cond:
+            rate = self._rate.value() if self._playing else None
             return {"id": self.id, "playing": self._playing, "pace": self._pace, "generation": self._generation,
-                    "epoch": self._frame["epoch"], "max_epochs": LIMITS["epochs"]}
+                    "epoch": self._frame["epoch"], "max_epochs": LIMITS["epochs"], "epochs_per_s": rate,
+                    "below_pace": rate is not None and self._pace > 0 and rate < BELOW_PACE * self._pace}
 
     def snapshot(self, generation: int, version: int, cursor: int) -> tuple[Snapshot, int]:
         """What is new since (generation, version, cursor); returns it and the new curve cursor."""
@@ -161,6 +197,8 @@ class Session:
                 else:
                     started = time.perf_counter()
                     self._train(lab)
+                    with self._cond:
+                        self._rate.tick()
                     if time.perf_counter() - last >= FRAME_S or not self._playing:
                         self._publish(lab)
                         last = time.perf_counter()
@@ -181,6 +219,7 @@ class Session:
                                   f"{type(e).__name__}: {e}; reset or change a setting to start again")
         with self._cond:
             self._playing = False
+            self._rate.clear()
         try:
             self._publish(lab)
         except Exception:  # noqa: BLE001  the lab cannot draw itself: its last frame, with the reason

@@ -1,15 +1,16 @@
 """The page's settings: what a learner can choose, the server's limits, and the experiment file they make.
 
 A session's settings (a flat JSON object) are written as the TOML-like dict of an experiment
-file and validated by `harness.spec.from_dict`, the loader of every experiment file, so a
-mistake gets the same one-line message it would get in a file; the server's own limits (layers,
-units, points, sessions) are checked after it and say so. `toml_text` writes that dict back as
-the file that `harness run` and `harness bench` accept.
+file and validated by `harness.spec.from_dict`, the loader of every experiment file; the server's own
+limits (layers, units, points, sessions) are checked after it and say so. A refusal names the
+control the learner touched ("Seed: must be 0 or more (got -1)"), not the file's key
+(`refused`). `toml_text` writes that dict back as the file that `harness run` and `harness bench` accept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,23 +56,84 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Each setting's control on the page, by the label the learner reads there.
+CONTROLS: dict[str, str] = {
+    "dataset": "Dataset", "noise": "Noise", "train_size": "Training points", "test_size": "Test points",
+    "features": "Features", "hidden": "Hidden layers", "activation": "Activation",
+    "output_activation": "Output and loss", "loss": "Output and loss", "init": "Initializer",
+    "optimizer": "Optimizer", "learning_rate": "Learning rate", "momentum": "Momentum", "l2": "L2",
+    "batch_size": "Batch size", "seed": "Seed",
+}
+# The experiment file's keys (as `harness.spec` names them in its messages) -> the setting behind each.
+FILE_KEYS: tuple[tuple[str, str], ...] = (
+    (r"bench\.seeds\.0", "seed"), (r"training\.batch_size", "batch_size"),
+    (r"training\.optimizer\.learning_rate", "learning_rate"), (r"training\.optimizer\.momentum", "momentum"),
+    (r"training\.optimizer\.weight_decay", "l2"), (r"training\.optimizer(\.name)?", "optimizer"),
+    (r"training\.loss", "loss"), (r"network\.output_activation(\.name)?", "output_activation"),
+    (r"network\.init", "init"), (r"network\.hidden\.\d+\.activation(\.name)?", "activation"),
+    (r"network\.hidden\.(\d+)\.units", "hidden"), (r"network\.hidden(\.\d+)?", "hidden"),
+    (r"data\.noise", "noise"), (r"data\.train_size", "train_size"), (r"data\.test_size", "test_size"),
+    (r"data\.features(\.\d+)?", "features"), (r"data\.dataset", "dataset"),
+)
+PHRASES = ((re.compile(r"must be >= (\S+)"), r"must be \1 or more"), (re.compile(r"must be > (\S+)"),
+                                                                     r"must be more than \1"))
+
+
+class SettingError(SpecError):
+    """A setting refused, naming its control: `control` is the setting's key (None: no one control)."""
+
+    def __init__(self, message: str, control: str | None = None) -> None:
+        super().__init__(message)
+        self.control = control
+
+
+def refused(e: SpecError) -> SettingError:
+    """A mistake as the page's learner reads it: the control's label where the file's key was.
+
+    "bench.seeds.0 = -1: must be >= 0" -> "Seed: must be 0 or more (got -1)";
+    "training.batch_size = 300 is larger than ..." -> "Batch size: 300 is larger than ..."."""
+    if isinstance(e, SettingError):
+        return e
+    message = str(e)
+    for pattern, key in FILE_KEYS:
+        m = re.match(rf"({pattern})(?=[ :])(?P<rest>.*)$", message)
+        if m is None:
+            continue
+        label = CONTROLS[key]
+        if key == "hidden" and m.group(1).endswith(".units"):
+            label = f"Units of hidden layer {int(message.split('.')[2]) + 1}"
+        rest = m.group("rest")
+        simple = re.match(r" = ([\w.+-]+|'[^']*'|\[\])(: | )(.*)$", rest)
+        if simple is None:  # a value with spaces in it ("an integer past ..."), or no value
+            text = f"{label}:{rest.removeprefix(' =').removeprefix(':')}"
+        elif simple.group(2) == ": ":
+            text = f"{label}: {simple.group(3)} (got {simple.group(1)})"
+        else:
+            text = f"{label}: {simple.group(1)} {simple.group(3)}"
+        for phrase, plain in PHRASES:
+            text = phrase.sub(plain, text)
+        return SettingError(text, key)
+    return SettingError(message)
+
+
 def task(dataset: str) -> str:
     """'classification' or 'regression' for a 2-D dataset; a clear error for any other name."""
     if dataset in plane.CLASSIFICATION:
         return "classification"
     if dataset in plane.REGRESSION:
         return "regression"
-    raise SpecError(f"data.dataset = {dataset!r}: the playground draws the 2-D datasets only: "
-                    f"{', '.join(plane.NAMES)}")
+    raise SettingError(f"Dataset: the playground draws the 2-D datasets only: {', '.join(plane.NAMES)} "
+                       f"(got {dataset!r})", "dataset")
 
 
 def complete(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings with defaults filled in; an unknown setting is refused, naming the known ones."""
     if not isinstance(settings, Mapping):
-        raise SpecError(f"the settings must be a JSON object of {', '.join(DEFAULTS)}; got {type(settings).__name__}")
+        raise SettingError(f"the settings must be a JSON object of {', '.join(DEFAULTS)}; got "
+                           f"{type(settings).__name__}")
     for key in settings:
         if key not in DEFAULTS:
-            raise SpecError(f"unknown setting {key!r}{suggest(str(key), DEFAULTS)}; known: {', '.join(DEFAULTS)}")
+            raise SettingError(f"unknown setting {key!r}{suggest(str(key), DEFAULTS)}; known: {', '.join(DEFAULTS)}")
     return {**DEFAULTS, **settings}
 
 
@@ -108,25 +170,28 @@ def experiment(settings: Mapping[str, Any], epochs: int = LIMITS["epochs"]) -> d
 
 def validate(settings: Mapping[str, Any]) -> tuple[specs.ExperimentSpec, dict[str, Any]]:
     """The spec of these settings and its experiment dict, checked as an experiment file is, then
-    against the server's limits; a `SpecError` (one line) for the first mistake."""
+    against the server's limits; a `SettingError` (one line, naming the control) for the first mistake."""
     raw = experiment(settings)
+    s = complete(settings)
     dataset = raw["data"]["dataset"]
     if isinstance(dataset, str):
         task(dataset)
     features = raw["data"]["features"]
     if not isinstance(features, list) or not features:
-        raise SpecError(f"data.features = {features!r}: must list at least one of {', '.join(plane.FEATURES)}")
+        raise SettingError(f"Features: tick at least one of {', '.join(plane.FEATURES)} (got {features!r})",
+                           "features")
+    pair = (s["output_activation"], s["loss"])
+    if isinstance(dataset, str) and all(isinstance(v, str) for v in pair):  # before the file's own, vaguer check
+        allowed = OUTPUTS[task(dataset)]
+        if pair not in allowed:
+            raise SettingError(f"Output and loss: {pair[0]} + {pair[1]} does not fit {task(dataset)} "
+                               f"({dataset!r}); take one of: {', '.join(f'{a} + {b}' for a, b in allowed)}",
+                               "output_activation")
     try:
         spec = specs.from_dict(raw, source="settings")
     except SpecError as e:  # the message of an experiment file, without the file's name
-        raise SpecError(str(e).removeprefix("settings: ")) from None
+        raise refused(SpecError(str(e).removeprefix("settings: "))) from None
     check_limits(spec)
-    pair = (spec.network.output_activation.name, spec.training.loss)
-    allowed = OUTPUTS[task(dataset)]
-    if pair not in allowed:
-        raise SpecError(f"network.output_activation = {pair[0]!r} with training.loss = {pair[1]!r} does not fit "
-                        f"{task(dataset)} ({dataset!r}); take one of: "
-                        f"{', '.join(f'{a} + {b}' for a, b in allowed)}")
     return spec, raw
 
 
@@ -134,17 +199,17 @@ def check_limits(spec: specs.ExperimentSpec) -> None:
     """The server's limits, beyond what an experiment file allows."""
     layers = spec.network.layers
     if len(layers) > LIMITS["hidden_layers"]:
-        raise SpecError(f"network.hidden has {len(layers)} layers: this server takes at most "
-                        f"{LIMITS['hidden_layers']} hidden layers")
+        raise SettingError(f"Hidden layers: {len(layers)}, but this server takes at most "
+                           f"{LIMITS['hidden_layers']} hidden layers", "hidden")
     for i, layer in enumerate(layers):
         if layer.units > LIMITS["units"]:
-            raise SpecError(f"network.hidden.{i}.units = {layer.units}: this server takes at most "
-                            f"{LIMITS['units']} units per layer")
+            raise SettingError(f"Units of hidden layer {i + 1}: {layer.units}, but this server takes at most "
+                               f"{LIMITS['units']} units per layer", "hidden")
     d = spec.data
     points = (d.train_size or plane.DEFAULT_TRAIN_SIZE) + (d.test_size or plane.DEFAULT_TEST_SIZE)
     if points > LIMITS["points"]:
-        raise SpecError(f"data.train_size + data.test_size = {points:,} points: this server takes at most "
-                        f"{LIMITS['points']:,} points in all")
+        raise SettingError(f"Training points and test points: {points:,} in all, but this server takes at most "
+                           f"{LIMITS['points']:,} points in all", "train_size")
 
 
 def options() -> dict[str, Any]:
@@ -160,6 +225,7 @@ def options() -> dict[str, Any]:
         "range": plane.RANGE,
         "limits": dict(LIMITS),
         "defaults": DEFAULTS,
+        "controls": dict(CONTROLS),
     }
 
 

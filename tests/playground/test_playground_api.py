@@ -1,6 +1,7 @@
 """harness playground's API: every endpoint, against a server on loopback (uvicorn in a thread).
 
-Each test asserts an outcome: the settings refused with the experiment file's own message,
+Each test asserts an outcome: the settings refused with the experiment file's own message
+under the name of the page's control,
 both engines reaching full test accuracy on the default network, the exported file repeating
 the session's test loss through `harness.run.runner.run`, and a save landing in the store.
 """
@@ -129,46 +130,58 @@ def file_error(raw: dict) -> str:
     return str(e.value).removeprefix("x.toml: ")
 
 
-@pytest.mark.parametrize("settings, status, message", [
-    ({"hidden": [-3]}, 422, "network.hidden.0.units = -3: must be an integer from 1 to"),
-    ({"hidden": [4] * 100}, 422, "network.hidden has 100 layers: this server takes at most 6 hidden layers"),
-    ({"hidden": [4, 33]}, 422, "network.hidden.1.units = 33: this server takes at most 32 units per layer"),
-    ({"train_size": 1_000_000}, 422, "this server takes at most 2,000 points in all"),
-    ({"train_size": 1500, "test_size": 600}, 422, "= 2,100 points: this server takes at most 2,000"),
-    ({"activation": "swish"}, 422, "unknown activation 'swish'"),
-    ({"optimizer": "rmsprop"}, 422, "unknown optimizer 'rmsprop'"),
-    ({"init": "zeros"}, 422, "unknown initializer 'zeros'"),
-    ({"features": ["x3"]}, 422, "unknown feature 'x3'"),
-    ({"features": []}, 422, "data.features = []: must list at least one"),
-    ({"dataset": "mnist"}, 422, "the playground draws the 2-D datasets only"),
-    ({"dataset": "moons"}, 422, "the playground draws the 2-D datasets only"),
-    ({"hiden": [4]}, 422, "unknown setting 'hiden' (did you mean \"hidden\"?)"),
-    ({"batch_size": 251}, 422, "training.batch_size = 251 is larger than the 250 training samples"),
-    ({"learning_rate": 0}, 422, "training.optimizer.learning_rate = 0.0: must be > 0"),
-    ({"noise": 2}, 422, "data.noise = 2.0: must be from 0 to 0.5"),
-    ({"l2": -1}, 422, "training.optimizer.weight_decay = -1.0: must be >= 0"),
-    ({"output_activation": "identity"}, 422, "training.loss = 'bce' needs network.output_activation = 'sigmoid'"),
-    ({"dataset": "surface"}, 422, "does not fit regression ('surface'); take one of: identity + mse"),
-    ({"dataset": []}, 422, "data.dataset = []: must be a string"),  # these four were a TypeError, a 500
-    ({"dataset": {"name": "circle"}}, 422, "data.dataset = {'name': 'circle'}: must be a string"),
-    ({"dataset": ["circle"], "output_activation": "identity", "loss": "mse"}, 422, "data.dataset = ['circle']: must"),
-    ({"dataset": 3}, 422, "data.dataset = 3: must be a string"),
-    ({"noise": 10**400}, 422, "data.noise = an integer past \u00b11.8e+308: too large for a number"),  # OverflowError
-    ({"learning_rate": -10**400}, 422, "training.optimizer.learning_rate = an integer past"),
-    ({"l2": 10**400}, 422, "training.optimizer.weight_decay = an integer past"),
-    ({"optimizer": "sgd", "momentum": 10**400}, 422, "training.optimizer.momentum = an integer past"),
+@pytest.mark.parametrize("settings, control, message", [
+    ({"hidden": [-3]}, "hidden", "Units of hidden layer 1: must be an integer from 1 to 1,048,576 (got -3)"),
+    ({"hidden": [4] * 100}, "hidden", "Hidden layers: 100, but this server takes at most 6 hidden layers"),
+    ({"hidden": [4, 33]}, "hidden", "Units of hidden layer 2: 33, but this server takes at most 32 units per layer"),
+    ({"train_size": 1_000_000}, "train_size", "Training points and test points: 1,000,250 in all, but this server"),
+    ({"train_size": 1500, "test_size": 600}, "train_size",
+     "Training points and test points: 2,100 in all, but this server takes at most 2,000"),
+    ({"activation": "swish"}, "activation", "Activation: unknown activation 'swish'"),
+    ({"optimizer": "rmsprop"}, "optimizer", "Optimizer: unknown optimizer 'rmsprop'"),
+    ({"init": "zeros"}, "init", "Initializer: unknown initializer 'zeros'"),
+    ({"features": ["x3"]}, "features", "Features: unknown feature 'x3'"),
+    ({"features": []}, "features", "Features: tick at least one of x1, x2"),
+    ({"dataset": "mnist"}, "dataset", "Dataset: the playground draws the 2-D datasets only"),
+    ({"dataset": "moons"}, "dataset", "Dataset: the playground draws the 2-D datasets only"),
+    ({"hiden": [4]}, None, "unknown setting 'hiden' (did you mean \"hidden\"?)"),
+    ({"batch_size": 251}, "batch_size", "Batch size: 251 is larger than the 250 training samples"),
+    ({"learning_rate": 0}, "learning_rate", "Learning rate: must be more than 0 (got 0.0)"),
+    ({"noise": 2}, "noise", "Noise: must be from 0 to 0.5"),
+    ({"l2": -1}, "l2", "L2: must be 0 or more (got -1.0)"),
+    ({"seed": -1}, "seed", "Seed: must be 0 or more (got -1)"),
+    ({"seed": 1.5}, "seed", "Seed: must be an integer (got 1.5)"),
+    ({"optimizer": "sgd", "momentum": 1}, "momentum", "Momentum: must be in [0, 1) (got 1.0)"),
+    ({"output_activation": "identity"}, "output_activation",
+     "Output and loss: identity + bce does not fit classification ('xor_plane'); take one of: sigmoid + bce"),
+    ({"dataset": "surface"}, "output_activation",
+     "Output and loss: sigmoid + bce does not fit regression ('surface'); take one of: identity + mse"),
+    ({"dataset": []}, "dataset", "Dataset: must be a string (got [])"),  # these four were a TypeError, a 500
+    ({"dataset": {"name": "circle"}}, "dataset", "Dataset: {'name': 'circle'}: must be a string"),
+    ({"dataset": ["circle"], "output_activation": "identity", "loss": "mse"}, "dataset", "Dataset: ['circle']: must"),
+    ({"dataset": 3}, "dataset", "Dataset: must be a string (got 3)"),
+    ({"noise": 10**400}, "noise", "Noise: an integer past \u00b11.8e+308: too large for a number"),  # OverflowError
+    ({"learning_rate": -10**400}, "learning_rate", "Learning rate: an integer past"),
+    ({"l2": 10**400}, "l2", "L2: an integer past"),
+    ({"optimizer": "sgd", "momentum": 10**400}, "momentum", "Momentum: an integer past"),
 ])
-def test_bad_settings_get_a_4xx_with_the_one_line_reason(server, settings, status, message):
+def test_bad_settings_get_a_422_naming_the_control(server, settings, control, message):
     r = api(server, "POST", "/api/sessions", json=settings)
-    assert r.status_code == status
-    detail = r.json()["detail"]
-    assert message in detail and "\n" not in detail
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(message) and "\n" not in r.json()["detail"]
+    assert r.json()["control"] == control
+    if control is not None:
+        assert r.json()["detail"].startswith(page_settings.CONTROLS[control]) or "hidden layer" in message
 
 
-def test_a_mistake_reads_as_it_does_in_an_experiment_file(server):
-    for settings in ({"hidden": [0]}, {"activation": "swish"}, {"learning_rate": -1}, {"l2": -1}):
+def test_a_mistake_names_the_control_not_the_experiment_files_key(server):
+    """The file's own message, with the label of the control where its key was."""
+    for settings, label in (({"hidden": [0]}, "Units of hidden layer 1"), ({"activation": "swish"}, "Activation"),
+                            ({"learning_rate": -1}, "Learning rate"), ({"l2": -1}, "L2")):
         detail = api(server, "POST", "/api/sessions", json=settings).json()["detail"]
-        assert detail == file_error(page_settings.experiment(page_settings.complete(settings)))
+        key, _, rest = file_error(page_settings.experiment(page_settings.complete(settings))).partition(" = ")
+        assert detail.startswith(f"{label}: ") and key not in detail
+        assert rest.partition(": ")[2].replace(">= 0", "0 or more").replace("> 0", "more than 0") in detail
 
 
 @pytest.mark.parametrize("body, message", [
@@ -295,8 +308,9 @@ def test_a_diverging_session_stops_with_the_reason(server):
                       learning_rate=5.0)["id"]
     api(server, "POST", f"/api/sessions/{sid}/play", params={"pace": 0})
     body = until(server, sid, lambda b: b["frame"]["error"] is not None, "an error")
-    assert body["frame"]["error"] == "training loss became nan at epoch 1; lower the learning rate"
-    assert until(server, sid, lambda b: not b["state"]["playing"], "a pause")["frame"]["epoch"] == 0
+    assert body["frame"]["error"] == "training loss became nan at epoch 1 on both engines; lower the learning rate"
+    frame = until(server, sid, lambda b: not b["state"]["playing"], "a pause")["frame"]
+    assert frame["epoch"] == 0
 
 
 # ---------------------------------------------------------------------------- export and save

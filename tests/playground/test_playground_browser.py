@@ -8,61 +8,14 @@ with HARNESS_SCREENSHOTS=docs (`make screenshots`) they are written to docs/, el
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from harness import spec as specs
 from harness.data import plane
-from tests.browser import free_port, wait_for_http
+from tests.playground.conftest import WAIT_MS, pause, screenshot_dir
 
 pytestmark = pytest.mark.browser
-
-WAIT_MS = 60_000  # guards against a hung page, not timing assertions
-
-
-@pytest.fixture
-def playground(tmp_path):
-    """`harness.playground.serve` in a process of its own, saving to a store in tmp_path."""
-    port = free_port()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen([sys.executable, "-c", f"from harness.playground import serve; serve('127.0.0.1', {port})"],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url, 60, alive=lambda: proc.poll() is None)
-        yield {"url": url, "uri": uri, "proc": proc}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
-    out = proc.stdout.read()
-    assert proc.returncode == 0 and out.rstrip().endswith("harness playground: stopped"), out  # SIGTERM: a clean stop
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("HARNESS_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def pause(page) -> None:
-    """Press pause and wait for the frame made after it: the session's last epoch."""
-    page.wait_for_selector('#epoch[data-playing="true"]', state="attached", timeout=WAIT_MS)
-    page.click("#play")
-    page.wait_for_selector('#epoch[data-playing="false"]', state="attached", timeout=WAIT_MS)
-    assert "Play" in page.inner_text("#play")
-
 
 CANVAS_COLOURS = """(id) => {
   const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -118,7 +71,8 @@ def test_a_learner_builds_2_4_1_on_xor_plays_to_full_accuracy_and_saves(playgrou
     page.fill("#batch_size", "1000")
     page.press("#batch_size", "Tab")
     page.wait_for_selector("#error:not([hidden])", timeout=WAIT_MS)
-    assert "training.batch_size = 1000 is larger than the 250 training samples" in page.inner_text("#error")
+    assert page.inner_text("#error").startswith("Batch size: 1000 is larger than the 250 training samples")
+    assert page.locator("label.refused #batch_size").count() == 1  # the control is outlined
     assert int(page.inner_text("#epoch").replace(",", "")) == epoch
     page.fill("#batch_size", "10")
     page.press("#batch_size", "Tab")
@@ -143,7 +97,8 @@ def test_a_learner_builds_2_4_1_on_xor_plays_to_full_accuracy_and_saves(playgrou
                            "document.getElementById('save-status').textContent.startsWith('Not saved')",
                            timeout=WAIT_MS)
     status = page.inner_text("#save-status")
-    assert status.startswith("Saved to") and "the same as on the page" in status, status
+    assert status.startswith(f"Saved to sqlite:///{tmp_path / 'mlflow.db'}: ") and "the same as on the page" in status
+    assert page.inner_text("#ui-link").startswith("No MLflow UI serving this store answered at http://127.0.0.1:5000")
     page.screenshot(path=str(shots / "playground-saved.png"), full_page=True)
 
     client = MlflowClient(playground["uri"])

@@ -1,8 +1,9 @@
 // harness playground: the page. Plain JavaScript and canvas; everything it needs comes from this server.
 //
 // The page holds settings and draws; the server trains. Settings go to PUT /api/sessions/{id} (a 422 is shown
-// in the red bar, the session keeps its old settings); frames come over Server-Sent Events from
-// /api/sessions/{id}/events: a `setup` per network (points, layout) and `frame`s (both engines' state).
+// in the red bar, naming the control, which is outlined; the session keeps its old settings) and, once accepted,
+// into the address (address.js); frames come over Server-Sent Events from /api/sessions/{id}/events: a `setup`
+// per network (points, layout) and `frame`s (both engines' state; the diagram's weights, drawn by network.js).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -11,14 +12,19 @@ const RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
 const L2S = [0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1];
 const MOMENTA = [0, 0.5, 0.9, 0.95, 0.99];
 const NEW_LAYER_UNITS = 4;
-const SESSION_BUTTONS = ["play", "step", "reset", "save", "export"];  // enabled once the server holds a session
+const SESSION_BUTTONS = ["play", "step", "reset"];  // enabled once the server holds a session (save and export: once played)
 // TF Playground's colours: orange for negative (class 0), a light grey in the middle, blue for positive (class 1)
 const ORANGE = [245, 147, 34], MIDDLE = [232, 234, 235], BLUE = [8, 119, 189];
 
 const page = {
   options: null, settings: null, id: null, source: null, setup: null, frame: null, state: null,
   curves: null, saving: false, pending: null, wasPlaying: false, sending: Promise.resolve(),
+  hovered: null, errorFrom: null,  // the node shown large; what the red bar's message is about ("settings", "lab")
 };
+const LOG_SPAN = 100;  // a loss curve spanning more than two decades is drawn on a log axis
+// the element outlined when the server refuses a setting, by the setting's key (else the element of that id)
+const CONTROL_ELEMENTS = { output_activation: "output", loss: "output", hidden: "network", features: "features",
+  dataset: "datasets" };
 
 // ---------------------------------------------------------------------------- colours and drawing
 
@@ -76,15 +82,28 @@ function drawPoints(canvas, points, scale, range, stroke) {
   }
 }
 
+function lossAxis(values) {  // {log, lo, hi}: log when the positive losses span more than LOG_SPAN, else 0 to top
+  let lo = Infinity, hi = 0;
+  for (const v of values) {
+    if (v === null || !isFinite(v)) continue;
+    if (v > hi) hi = v;
+    if (v > 0 && v < lo) lo = v;
+  }
+  if (hi > 0 && lo < Infinity && hi / lo > LOG_SPAN) return { log: true, lo, hi };
+  return { log: false, lo: 0, hi: hi || 1 };
+}
+
 function drawCurve(canvas, c) {
   const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 4;
   ctx.clearRect(0, 0, w, h);
   const n = c.train.length;
   if (n === 0) return;
-  const finite = (v) => (v === null || !isFinite(v) ? NaN : v);
-  let top = 0;
-  for (const v of c.train.concat(c.test)) if (finite(v) > top) top = v;
-  top = top || 1;
+  const axis = lossAxis(c.train.concat(c.test));
+  canvas.dataset.axis = axis.log ? "log" : "linear";
+  const height = (v) => {  // 0 (bottom) to 1 (top); NaN for a value that cannot be drawn
+    if (v === null || !isFinite(v) || (axis.log && v <= 0)) return NaN;
+    return axis.log ? Math.log(v / axis.lo) / Math.log(axis.hi / axis.lo) : v / axis.hi;
+  };
   const line = (values, style, dash) => {
     ctx.beginPath();
     ctx.setLineDash(dash);
@@ -93,7 +112,7 @@ function drawCurve(canvas, c) {
     const stride = Math.max(1, Math.floor(n / w));
     for (let i = 0; i < n; i += stride) {
       const x = pad + (n === 1 ? 0 : (i / (n - 1)) * (w - 2 * pad));
-      const y = h - pad - (finite(values[i]) / top) * (h - 2 * pad);
+      const y = h - pad - height(values[i]) * (h - 2 * pad);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     }
     ctx.stroke();
@@ -103,7 +122,8 @@ function drawCurve(canvas, c) {
   line(c.train, "#333", []);
   ctx.fillStyle = "#666";
   ctx.font = "10px sans-serif";
-  ctx.fillText(`${fmt(top)}`, pad + 2, 12);
+  ctx.fillText(axis.log ? `${fmt(axis.hi)} (log axis)` : `${fmt(axis.hi)}`, pad + 2, 12);
+  if (axis.log) ctx.fillText(fmt(axis.lo), pad + 2, h - 6);
   ctx.fillText(`epoch ${page.curves.epochs}`, w - 70, h - 6);
 }
 
@@ -149,24 +169,50 @@ async function call(method, path, body) {
   return { ok: r.ok, status: r.status, data };
 }
 
-function showError(message) {
+function showError(message, from, control) {  // from: "settings" or "lab"; control: the refused setting's key
   const bar = $("error");
   bar.textContent = message || "";
   bar.hidden = !message;
+  page.errorFrom = message ? from : null;
+  document.querySelectorAll(".refused").forEach((el) => el.classList.remove("refused"));
+  const el = control ? $(CONTROL_ELEMENTS[control] || control) : null;
+  if (el) (el.closest("label") || el).classList.add("refused");
 }
 
-async function createSession() {
-  const r = await call("POST", "/api/sessions", page.settings);
-  if (!r.ok) {  // the defaults are always valid; settings kept from before may not be
-    showError(r.data ? r.data.detail : `the server answered ${r.status}`);
+function refusal(r) {  // a refused request's message, and the setting it names
+  return [r.data && r.data.detail ? r.data.detail : `the server answered ${r.status}`, r.data && r.data.control];
+}
+
+async function createSession(linked) {
+  // A session of page.settings; a setting the server refuses (from the address, or kept from before) is put back
+  // to its default, and the page says so, naming its control. linked: {error} of the address's settings, if read.
+  const origin = linked ? "From the link: " : "";
+  let r = await call("POST", "/api/sessions", page.settings);
+  let refused = linked && linked.error ? `${origin}${linked.error} (the default is used instead)` : null;
+  for (let tries = 0; !r.ok && r.status === 422 && tries < 20; tries++) {
+    const [message, control] = refusal(r);
+    refused = refused || `${origin}${message} (the default is used instead)`;
+    const keys = control === "output_activation" || control === "loss" ? ["output_activation", "loss"]
+      : control ? [control] : Object.keys(page.options.defaults);
+    for (const key of keys) page.settings[key] = JSON.parse(JSON.stringify(page.options.defaults[key]));
+    r = await call("POST", "/api/sessions", page.settings);
+  }
+  if (!r.ok) {
+    showError(refusal(r)[0], "settings");
     return false;
   }
   page.id = r.data.id;
   page.settings = r.data.settings;
-  showError("");
+  writeAddress(page.settings);
+  renderControls();
+  showError(refused, "settings");
   for (const id of SESSION_BUTTONS) $(id).disabled = false;
   listen();
   return true;
+}
+
+function writeAddress(settings) {  // the accepted settings (and the speed) into the address: a reload keeps them
+  history.replaceState(null, "", settingsQuery(settings, $("pace").value));
 }
 
 function listen() {
@@ -188,8 +234,8 @@ async function control(action) {
     : `/api/sessions/${page.id}/${action}`;
   const r = await call("POST", path);
   if (r.status === 404) await createSession();
-  else if (!r.ok) showError(r.data && r.data.detail);
-  else { page.state = r.data; showPlaying(r.data.playing); }
+  else if (!r.ok) showError(r.data && r.data.detail, "lab");
+  else { page.state = r.data; showPlaying(r.data.playing); showSpeed(r.data); }
 }
 
 function changed() {  // settings changed: send them after a short pause, so that a slider sends once
@@ -203,9 +249,15 @@ function sendSettings() {  // one PUT at a time, in order: a slow reply must not
 }
 
 async function putSettings() {
-  const r = await call("PUT", `/api/sessions/${page.id}`, page.settings);
+  const sent = JSON.parse(JSON.stringify(page.settings));
+  const r = await call("PUT", `/api/sessions/${page.id}`, sent);
   if (r.status === 404) { await createSession(); return; }
-  if (!r.ok) { showError(r.data ? r.data.detail : `the server answered ${r.status}`); return; }
+  if (!r.ok) {
+    const [message, control] = refusal(r);
+    showError(message, "settings", control);
+    return;
+  }
+  writeAddress(sent);
   showError("");  // a playing session plays on with the new settings
 }
 
@@ -280,7 +332,9 @@ function buildControls() {
     const c = document.createElement("canvas");
     c.width = c.height = 28;
     paint(c, valueGrid(28, FEATURES[name] || (() => 0), o.range), 28, false);
-    row.append(box, c, document.createTextNode(label));
+    row.append(box, document.createTextNode(label), c);
+    c.addEventListener("mouseenter", () => hoverNode({ feature: name }));
+    c.addEventListener("mouseleave", () => hoverNode(null));
     box.addEventListener("change", () => {
       const on = Object.keys(o.features).filter((f) => (f === name ? box.checked : page.settings.features.includes(f)));
       page.settings.features = on;
@@ -294,7 +348,12 @@ function buildControls() {
   $("play").addEventListener("click", () => control(page.state && page.state.playing ? "pause" : "play"));
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
-  $("pace").addEventListener("change", () => { if (page.state && page.state.playing) control("play"); });
+  $("pace").addEventListener("change", () => {
+    if (page.id) writeAddress(page.settings);
+    if (page.state && page.state.playing) control("play");
+  });
+  window.addEventListener("resize", drawLinks);
+  $("network").addEventListener("scroll", hideTooltip);
   $("show-test").addEventListener("change", drawBoundaries);
   $("save").addEventListener("click", save);
   $("export").addEventListener("click", exportFile);
@@ -327,7 +386,8 @@ function renderControls() {  // the controls as the settings say
     $(key).value = s[key];
     $(`${key}-value`).textContent = s[key];
   }
-  $("momentum-box").hidden = s.optimizer !== "sgd";
+  $("momentum-box").hidden = s.optimizer !== "sgd";  // SGD's alone: Adam and AdamW have no momentum setting
+  $("units-hint").hidden = s.hidden.length === 0;
   for (const name of Object.keys(o.datasets)) $(`dataset-${name}`).classList.toggle("selected", name === s.dataset);
   for (const name of Object.keys(o.features)) {
     const row = $(`feature-${name}`), on = s.features.includes(name);
@@ -336,6 +396,12 @@ function renderControls() {  // the controls as the settings say
   }
   const task = o.datasets[s.dataset] ? o.datasets[s.dataset].task : "classification";
   fillSelect($("output"), o.outputs[task].map(([a, l]) => `${a}|${l}`), (v) => v.replace("|", " + "));
+  for (const [id, values] of [["learning_rate", RATES], ["momentum", MOMENTA], ["l2", L2S]]) {
+    if (!values.includes(s[id])) values.push(s[id]);  // a value from a link that the list lacks: offered too
+    if ($(id).options.length !== values.length) fillSelect($(id), values.sort((a, b) => a - b),
+      id === "l2" ? (v) => (v === 0 ? "none" : String(v)) : undefined);
+    $(id).value = String(s[id]);
+  }
   $("output").value = `${s.output_activation}|${s.loss}`;
   const n = s.hidden.length;
   $("layer-count").textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
@@ -371,18 +437,21 @@ function renderLayers() {  // a column per hidden layer: +/- units and a thumbna
       const c = document.createElement("canvas");
       c.width = c.height = 16;
       c.title = `layer ${k + 1}, unit ${j + 1}`;
+      c.addEventListener("mouseenter", () => hoverNode({ layer: k, unit: j }));
+      c.addEventListener("mouseleave", () => hoverNode(null));
       col.appendChild(c);
     }
     box.appendChild(col);
   });
   drawNeurons();
+  drawLinks();
 }
 
 // ---------------------------------------------------------------------------- frames
 
 function onSetup(setup) {
   page.setup = setup;
-  showError("");  // a new lab (a reset, new settings): whatever stopped the last one is gone
+  if (page.errorFrom === "lab") showError("");  // a new lab (a reset, new settings): what stopped the last one is gone
   page.curves = { epochs: 0, scratch: { train: [], test: [] }, torch: { train: [], test: [] } };
   document.querySelectorAll(".metric-name").forEach((el) => {
     el.textContent = setup.metric === "accuracy" ? "Test accuracy" : `Test ${setup.metric.toUpperCase()}`;
@@ -392,6 +461,7 @@ function onSetup(setup) {
 function onFrame(data) {
   page.state = data.state;
   showPlaying(data.state.playing);
+  showSpeed(data.state);
   if (data.curves) {
     for (const e of ENGINES) {
       page.curves[e].train.push(...data.curves[e].train_loss);
@@ -413,11 +483,20 @@ function fmt(v) {
 function render() {
   const f = page.frame;
   if (!f || !page.setup) return;
-  if (f.error) showError(f.error);  // first: a diverged lab's figures are null
+  if (f.error) showError(f.error, "lab");
   $("epoch").textContent = f.epoch.toLocaleString();
   $("epoch").dataset.playing = String(f.playing);  // false: the frame was made after a pause, it is the last
+  for (const id of ["save", "export"]) {  // nothing to keep before an epoch is played
+    $(id).disabled = f.epoch === 0 || (id === "save" && page.saving);
+    $(id).title = f.epoch === 0 ? "Play or step first: nothing is played yet" : $(id).dataset.title;
+  }
   for (const e of ENGINES) {
-    const s = f.engines[e];
+    const s = f.engines[e], d = s.diverged;
+    $(`${e}-epoch`).textContent = `epoch ${s.epoch.toLocaleString()}`;
+    $(`engine-${e}`).classList.toggle("diverged", Boolean(d));
+    $(`${e}-status`).hidden = !d;
+    $(`${e}-status`).textContent = d ? `Diverged in epoch ${d.epoch.toLocaleString()} (training loss became ${d.loss}); `
+      + `showing epoch ${s.epoch.toLocaleString()}, its last good state.` : "";
     $(`${e}-train_loss`).textContent = fmt(s.train_loss);
     $(`${e}-test_loss`).textContent = fmt(s.test_loss);
     $(`${e}-test_metric`).textContent = s.test_metric === null ? "\u2013"
@@ -427,7 +506,14 @@ function render() {
   }
   drawBoundaries();
   drawNeurons();
-  const c = f.compare;
+  drawLinks();
+  const c = f.compare, diverged = ENGINES.filter((e) => f.engines[e].diverged);
+  $("compare-figures").hidden = c.epoch === null;
+  $("compare-note").hidden = c.epoch !== null;
+  $("compare-note").textContent = diverged.length === 0 ? ""
+    : `Not compared: ${diverged.length === ENGINES.length ? "both engines" : diverged[0]} diverged `
+      + `(${diverged.map((e) => `${e} in epoch ${f.engines[e].diverged.epoch}`).join(", ")}); `
+      + "each panel keeps its last good state.";
   const share = (v) => (v === null ? "\u2013" : `${(v * 100).toFixed(1)}%`);
   $("max_param_diff").textContent = c.max_param_diff === null ? "\u2013"
     : c.max_param_diff === 0 ? "0 (identical)" : c.max_param_diff.toExponential(1);
@@ -436,15 +522,29 @@ function render() {
   $("agreement_grid").textContent = share(c.agreement_grid);
 }
 
-function drawBoundaries() {
+function drawBoundaries() {  // each engine's output over the plane; a hovered node large in the NumPy panel
   const f = page.frame, s = page.setup;
   if (!f || !s) return;
+  const hovered = hoveredImage();
   for (const e of ENGINES) {
     const canvas = $(`boundary-${e}`);
-    paint(canvas, bytes(f.engines[e].grid), s.grid, true);
+    if (e === "scratch" && hovered) {
+      paint(canvas, hovered.values, hovered.n, true);
+      canvas.dataset.showing = hovered.name;
+      const ctx = canvas.getContext("2d");
+      ctx.fillStyle = "rgba(255,255,255,0.85)";
+      ctx.fillRect(0, 0, canvas.width, 22);
+      ctx.fillStyle = "#222";
+      ctx.font = "13px sans-serif";
+      ctx.fillText(hovered.name, 6, 15);
+    } else {
+      paint(canvas, bytes(f.engines[e].grid), s.grid, true);
+      canvas.dataset.showing = "output";
+    }
     drawPoints(canvas, s.train, s.scale, s.range, "#fff");
     if ($("show-test").checked) drawPoints(canvas, s.test, s.scale, s.range, "#000");
   }
+  paint($("output-node"), bytes(f.engines.scratch.grid), s.grid, true);
 }
 
 function drawNeurons() {
@@ -456,6 +556,14 @@ function drawNeurons() {
     const canvases = col.querySelectorAll("canvas");
     units.forEach((b64, j) => { if (canvases[j]) paint(canvases[j], bytes(b64), page.setup.thumb, false); });
   });
+}
+
+function showSpeed(state) {  // the epochs per second reached beside the chosen speed, and a word when it falls short
+  const el = $("speed-actual"), rate = state.playing ? state.epochs_per_s : null;
+  el.textContent = rate === null || rate === undefined ? "\u2013"
+    : `${rate < 10 ? rate.toFixed(1) : Math.round(rate).toLocaleString()} epochs/s`
+      + (state.below_pace ? `, below the chosen ${state.pace}: the machine trains no faster` : "");
+  el.classList.toggle("below", Boolean(rate !== null && rate !== undefined && state.below_pace));
 }
 
 function showPlaying(playing) {
@@ -502,6 +610,20 @@ async function save() {
     status.textContent = `Saved to ${job.uri}: experiment ${job.experiment}, parent run ${job.parent_run_id} `
       + `(bench ${job.bench_id}).\n${figures.join("; ")}`
       + (job.same_as_page ? " \u2014 the same as on the page." : " \u2014 these differ from the page's.");
+    const ui = document.createElement("span");
+    ui.id = "ui-link";
+    if (job.ui_link) {
+      const a = document.createElement("a");
+      a.href = job.ui_link;
+      a.target = "_blank";
+      a.rel = "noopener";
+      a.textContent = "Open the run in the MLflow UI";
+      ui.append(a, ` (${job.ui_link.split("/#")[0]} serves this store)`);
+    } else {
+      ui.textContent = `No MLflow UI serving this store answered at ${job.ui_probed.join(" or ")}: `
+        + "harness ui --tracking-uri with the store above starts one; save again for the link.";
+    }
+    status.appendChild(ui);
   };
   setTimeout(poll, 500);
 }
@@ -532,11 +654,13 @@ async function exportFile() {
 async function start() {
   const r = await call("GET", "/api/options");
   page.options = r.data;
-  page.settings = JSON.parse(JSON.stringify(r.data.defaults));
-  for (const id of SESSION_BUTTONS) $(id).disabled = true;
+  const linked = readQuery(location.search, r.data.defaults, r.data.controls);  // the address's settings
+  page.settings = linked.settings;
+  if (linked.speed !== null) $("pace").value = linked.speed;
+  for (const id of ["save", "export"]) $(id).dataset.title = $(id).title;
   buildControls();
   renderControls();
-  await createSession();
+  await createSession(linked);
   window.addEventListener("beforeunload", () => {
     if (page.id) navigator.sendBeacon && fetch(`/api/sessions/${page.id}`, { method: "DELETE", keepalive: true });
   });
