@@ -32,13 +32,15 @@ import numpy as np
 
 from harness.errors import ModelFileError
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
+from harness.onnx import external
 from harness.onnx.interface import Refused, axes_text
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
 
 
 def read_model(path: str | Path) -> Any:
-    """The ONNX ModelProto at `path`, or one clear error for a missing, damaged or non-ONNX file."""
+    """The ONNX ModelProto at `path`, or one clear error for a missing, damaged or non-ONNX file, or one
+    that names a file outside its folder (external.py: its tensors' data stay where they are)."""
     import onnx
 
     path = Path(path)
@@ -51,6 +53,10 @@ def read_model(path: str | Path) -> Any:
                              "or another format") from None
     if not model.graph.node or not model.graph.input:
         raise ModelFileError(f"{path}: not an ONNX model with a graph (no nodes or no inputs)")
+    try:
+        external.check(model, path.absolute().parent)
+    except Refused as e:
+        raise ModelFileError(f"{path}: {e}") from None
     return model
 
 
@@ -63,7 +69,8 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     path = Path(path)
     model = read_model(path)
     try:
-        walk = Walk(model.graph, str(path.resolve().parent))
+        external.inline(model, path.absolute().parent)
+        walk = Walk(model.graph)
         for node in model.graph.node:
             walk.step(node)
         layers = walk.layers
