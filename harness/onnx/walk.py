@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.layers import ShapeError
+from harness.layers import KINDS, ShapeError
 from harness.onnx import folding, fusions
 from harness.onnx.activations import FROM_ONNX
 from harness.onnx.folding import BATCH, TIME
@@ -158,6 +158,10 @@ class Walk:
     def _add(self, layer: Layer) -> None:
         if self.shape is None:  # a flat input of unknown width: the first weight's
             self.shape = self.input_shape = (int(layer.params["weight"].shape[1]),)
+        for key, k in KINDS[layer.type].keys.items():  # a stride of 0 would divide by zero below
+            value = layer.settings.get(key)
+            if k.form in ("int", "pair") and any(int(v) < k.minimum for v in np.atleast_1d(value)):
+                raise Refused(f"node {layer.node}: its {key} {value!r} must be at least {k.minimum}")
         spec = layer.spec()
         try:
             need = spec.param_shapes(self.shape)

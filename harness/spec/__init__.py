@@ -40,7 +40,7 @@ from harness.spec.sections import (
     read_evaluation,
     read_training,
 )
-from harness.spec.tables import Table, fail
+from harness.spec.tables import MAX_DEPTH, Table, fail, too_deep
 
 __all__ = ["DTYPES", "MAX_WIDTH", "ActivationSpec", "BenchSpec", "DataSpec", "EvaluationSpec", "ExperimentSpec",
            "LayerSpec", "NetworkSpec", "OptimizerSpec", "TrainingSpec", "apply_override", "from_dict", "load",
@@ -124,6 +124,8 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentSp
 
 def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str = "spec") -> ExperimentSpec:
     """Validate TOML-like data (as `load` reads it) into an `ExperimentSpec`."""
+    if too_deep(raw):
+        raise SpecError(f"{source}: nested more than {MAX_DEPTH} deep; an experiment is a few tables of values")
     raw = normalize(copy.deepcopy(dict(raw)))
     for item in overrides:
         apply_override(raw, item)
@@ -196,6 +198,8 @@ def _sweep(t: Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], 
 
 def network_from_dict(raw: Mapping[str, Any], source: str = "network") -> NetworkSpec:
     """Validate a `[network]` table alone (as saved beside a model) into a `NetworkSpec`."""
+    if too_deep(raw):
+        raise SpecError(f"{source}: the network is nested more than {MAX_DEPTH} deep")
     try:
         return read_network(Table(normalize({"network": copy.deepcopy(dict(raw))})["network"], "network"),
                         _registries())
