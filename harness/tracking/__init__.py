@@ -19,6 +19,7 @@ from harness.tracking.store import (
                                     reap_orphans,
                                     resolve_uri,
                                     retrying,
+                                    shown_uri,
                                     sqlite_path,
 )
 
@@ -26,4 +27,4 @@ __all__ = ["DEFAULT_URI", "HOST_TAG", "PID_TAG", "REASON_TAG", "Tracker", "Track
            "bench_ids", "bench_runs", "connect", "curves_figure", "environment_tags", "latest_perf", "log_perf",
            "metric_history",
            "process_tags", "quiet", "read_run", "reap_orphans", "resolve_uri", "retrying", "run_counts", "run_model",
-           "sqlite_path"]
+           "shown_uri", "sqlite_path"]

@@ -38,6 +38,29 @@ INTERFERENCE_KEYS = ("others_cpu_s", "others_share", "others_resolution_s", "cor
 
 
 
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*):[^\s/]*@")  # scheme://user:password@
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|token|access_token|secret|api_key|apikey|key)=)[^&;\s]*",
+                           re.IGNORECASE)
+
+
+def shown_uri(text: str, uri: str | None = None) -> str:
+    """`text` (a URI, or a message that quotes one) as it may be printed: the password of every
+    `scheme://user:password@` and every secret of a query string (`?token=...`) as ***, and the
+    secrets of `uri` wherever else they appear (MLflow's own messages split a URI and quote its parts).
+    The one way a store's URI is shown: bench, report, ui, evaluate, errors."""
+    for secret in _secrets(uri) if uri else ():
+        text = text.replace(secret, "***")
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+
+
+def _secrets(uri: str) -> list[str]:
+    from urllib.parse import unquote
+
+    found = [m.group(0).split(":", 1)[1] for m in re.finditer(r"(?<=://)[^\s/@:]*:[^\s/]*(?=@)", uri)]
+    found += [m.group(0).split("=", 1)[1] for m in _SECRET_QUERY.finditer(uri)]
+    return sorted({s for value in found for s in (value, unquote(value)) if len(s) >= 3}, key=len, reverse=True)
+
+
 def resolve_uri(uri: str | None = None) -> str:
     """The tracking URI: the argument, else $MLFLOW_TRACKING_URI, else ./mlflow.db."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
@@ -64,8 +87,8 @@ def connect(uri: str | None = None) -> str:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except requests.RequestException as e:
-            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
-                                "pass another --tracking-uri") from None
+            raise TrackingError(shown_uri(f"the tracking server {uri} does not answer ({type(e).__name__}); start "
+                                          "it or pass another --tracking-uri")) from None
     if uri.startswith("postgresql"):
         if "connect_timeout=" not in uri:  # a server that never answers would hang the first connection
             uri += ("&" if "?" in uri else "?") + f"connect_timeout={PG_CONNECT_TIMEOUT_S}"
@@ -84,7 +107,7 @@ def connect(uri: str | None = None) -> str:
         with _file_lock(db):
             MlflowClient().search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many kinds; all mean the same to the user
-        raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
+        raise TrackingError(shown_uri(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}", uri)) from None
     return uri
 
 
@@ -98,9 +121,8 @@ def _probe_database(uri: str) -> None:
         with engine.connect():
             pass
     except Exception as e:  # the driver's own error types; all mean the store cannot be reached
-        shown = engine.url.render_as_string(hide_password=True)
-        raise TrackingError(f"the tracking store {shown} does not answer: "
-                            f"{str(_root_cause(e)).strip().splitlines()[0][:300]}") from None
+        raise TrackingError(shown_uri(f"the tracking store {uri} does not answer: "
+                                      f"{str(_root_cause(e)).strip().splitlines()[0][:300]}", uri)) from None
     finally:
         engine.dispose()
 
@@ -142,8 +164,9 @@ def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 time.sleep(0.25 * 2**attempt)
                 continue
             cause = _deleted(str(_root_cause(e)).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise StoreWriteError(f"the tracking store {mlflow.get_tracking_uri()} failed: {cause}; what was "
-                                  "saved before stays as it was") from None
+            uri = mlflow.get_tracking_uri()
+            raise StoreWriteError(shown_uri(f"the tracking store {uri} failed: {cause}; what was saved before "
+                                            "stays as it was", uri)) from None
     raise AssertionError("unreachable")
 
 
