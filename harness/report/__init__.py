@@ -40,7 +40,8 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
     if bench_id is None:
         ids = tracking.bench_ids(uri)
         if not ids:
-            raise NothingToReport(f"no bench in {tracking.shown_uri(tracking.resolve_uri(uri))}; run `harness bench` first")
+            raise NothingToReport(f"no bench in {tracking.shown_uri(tracking.resolve_uri(uri))}; "
+                                  "run `harness bench` first")
         bench_id = ids[0]
     parents, children = tracking.bench_runs(bench_id, uri)
     if children.empty:

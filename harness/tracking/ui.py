@@ -48,7 +48,8 @@ def describe_store(uri: str) -> tuple[str, int]:
         return (f"the store {tracking.shown_uri(uri)} holds no runs yet: `make bench` (or `harness bench`) fills it; "
                 "the UI will be empty until then"), 0
     listed = ", ".join(f"{name} ({n} run{'s' * (n != 1)})" for name, n in sorted(counts.items()))
-    return f"the store {tracking.shown_uri(uri)} holds {len(counts)} experiment{'s' * (len(counts) != 1)}: {listed}", len(counts)
+    return (f"the store {tracking.shown_uri(uri)} holds {len(counts)} experiment{'s' * (len(counts) != 1)}: "
+            f"{listed}"), len(counts)
 
 
 def port_free(host: str, port: int) -> bool:
