@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from harness.catalog import INITIALIZERS
-from harness.errors import ModelFileError
+from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
 from harness.onnx import external
 from harness.onnx.interface import Refused, axes_text
@@ -45,6 +45,7 @@ def read_model(path: str | Path) -> Any:
     import onnx
 
     path = Path(path)
+    usable_path(path, "model file", ModelFileError)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import npzfile
-from harness.errors import ModelFileError, SpecError
+from harness.errors import ModelFileError, SpecError, usable_path
 from harness.spec import DTYPES, NetworkSpec, network_from_dict, network_to_dict
 from harness.spec.tables import read_json
 
@@ -42,6 +42,7 @@ def save(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dtyp
 def load(path: Path) -> tuple[NetworkSpec, dict[str, np.ndarray], str]:
     """The spec, tensors and dtype of the checkpoint at `path`; one `ModelFileError` for a file that
     is missing, damaged, or not written by `Network.save`."""
+    usable_path(path, "model file", ModelFileError)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     arrays = _arrays(path)

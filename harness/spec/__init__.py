@@ -18,12 +18,11 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness import catalog
 from harness import layers as table
-from harness.errors import SpecError
+from harness.errors import SpecError, usable_path
 from harness.layers import ActivationSpec, LayerSpec
 from harness.spec.network import MAX_WIDTH, NetworkSpec, plain_network, read_network
 from harness.spec.overrides import apply_override, normalize, set_path
@@ -96,7 +95,7 @@ class ExperimentSpec:
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Read an experiment file and apply `key=value` overrides (values in TOML syntax)."""
-    path = Path(path)
+    path = usable_path(path, "experiment file", SpecError)
     if not path.is_file():  # also refuses FIFOs and devices, which would block or never end
         raise SpecError(f"experiment file not found: {path}")
     try:

@@ -4,6 +4,7 @@ refused, every mistake a one-line `SpecError` naming the dotted key, the value a
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -96,10 +97,13 @@ def typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
     for k in kinds:
         if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
             except OverflowError:  # an integer past float's range (JSON and TOML take any number of digits)
                 raise SpecError(f"{key} = an integer past \u00b1{sys.float_info.max:.3g}: too large for "
                                 "a number") from None
+            if not math.isfinite(number):  # TOML's nan and inf: no setting of the harness means them
+                fail(key, value, "must be a finite number")
+            return number
         if k is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if k not in (int, float) and isinstance(value, k):

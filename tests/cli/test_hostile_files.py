@@ -141,3 +141,35 @@ def test_a_maxpool_of_stride_0_is_one_line(tmp_path):
 def test_a_set_value_nested_deeply_is_one_line(value, capsys):
     code, err = run_cli(capsys, "check", ROOT / "experiments" / "xor.toml", "--set", f"training.epochs={value}")
     assert_one_clear_line(code, err, r"--set training.epochs=...: the value is nested more than 32 deep")
+
+
+LONG = "a" * 300
+PATHS = [
+    ("an experiment path with a 300-byte name", ["run", f"/tmp/{LONG}/x.toml"],
+     r"experiment file '/tmp/a+'... is too long for a file system: at most 255 bytes a name"),
+    ("data.path with a 300-byte name", ["check", "MNIST", "--set", f"data.path='/tmp/{LONG}'"],
+     r"data.path '/tmp/a+'... is too long for a file system"),
+    ("data.path of a user who is not", ["check", "MNIST", "--set", "data.path='~nosuchuser/x'"],
+     r"data.path '~nosuchuser/x': ~nosuchuser is not a user of this machine"),
+    ("a model path with a 300-byte name", ["evaluate", f"/tmp/{LONG}.onnx", "--data", "xor"],
+     r"model file '/tmp/a+'... is too long"),
+    ("a checkpoint path with a 300-byte name", ["evaluate", f"/tmp/{LONG}.npz", "--data", "xor"],
+     r"model file '/tmp/a+'... is too long"),
+    ("a store path with a 300-byte name", ["report", "--tracking-uri", f"sqlite:////tmp/{LONG}/x.db"],
+     r"the tracking store's file '/tmp/a+'... is too long"),
+    ("a store of a user who is not", ["report", "--tracking-uri", "sqlite:///~nosuchuser/x.db"],
+     r"~nosuchuser is not a user of this machine"),
+    ("leaky_relu slope nan", ["check", "XOR", "--set", "network.hidden.0.activation={name='leaky_relu', slope=nan}"],
+     r"network.hidden.0.activation.slope = nan: must be a finite number"),
+    ("elu alpha inf", ["check", "XOR", "--set", "network.hidden.0.activation={name='elu', alpha=inf}"],
+     r"network.hidden.0.activation.alpha = inf: must be a finite number"),
+    ("learning rate inf", ["check", "XOR", "--set", "training.optimizer.learning_rate=inf"],
+     r"learning_rate = inf: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("case,argv,pattern", PATHS, ids=[c[0] for c in PATHS])
+def test_paths_no_file_system_holds_and_numbers_that_are_not_are_one_line(case, argv, pattern, capsys):
+    names = {"XOR": "xor.toml", "MNIST": "mnist.toml"}
+    code, err = run_cli(capsys, *[ROOT / "experiments" / names[a] if a in names else a for a in argv])
+    assert_one_clear_line(code, err, pattern)
