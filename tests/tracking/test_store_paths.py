@@ -66,8 +66,9 @@ def test_a_report_on_runs_with_the_harness_tags_but_not_its_parameters_is_one_li
 
     uri = f"sqlite:///{tmp_path}/foreign.db"
     tracking.connect(uri)
-    with mlflow.start_run(tags={store.BENCH_TAG: "b1", store.KIND_TAG: "bench"}):
-        with mlflow.start_run(nested=True, tags={store.BENCH_TAG: "b1", store.KIND_TAG: "run"}):
+    exp = mlflow.MlflowClient().create_experiment("foreign")  # not the active experiment of an earlier test's store
+    with mlflow.start_run(experiment_id=exp, tags={store.BENCH_TAG: "b1", store.KIND_TAG: "bench"}):
+        with mlflow.start_run(experiment_id=exp, nested=True, tags={store.BENCH_TAG: "b1", store.KIND_TAG: "run"}):
             mlflow.log_metric("test_accuracy", 1.0)
     code, err = run_cli(capsys, "report", "--tracking-uri", uri, "--out", tmp_path / "results")
     assert code == 2 and err.count("\n") == 0, err
