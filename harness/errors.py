@@ -5,7 +5,9 @@ there is nothing to give (an empty report, a store that cannot be written)."""
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class HarnessError(Exception):
@@ -48,3 +50,25 @@ def unknown_name(kind: str, name: object, known: Iterable[str], key: str | None 
     where = f"{key}: " if key else ""
     hint = suggest(name, known) if isinstance(name, str) else ""
     return f"{where}unknown {kind} {name!r}{hint}; known: {', '.join(known)}"
+
+
+MAX_NAME_BYTES = 255  # one component of a path, on every common file system
+MAX_PATH_BYTES = 4096
+
+
+def usable_path(path: str | os.PathLike, what: str, error: type[HarnessError]) -> Path:
+    """`path` with `~` expanded, or one `error` naming `what` where no file system could hold it: a
+    component over 255 bytes, a NUL, over 4096 bytes in all, or `~someone` who is not a user here
+    (Python's own words for these are an OSError or a RuntimeError, each a traceback)."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise error(f"{what} {text!r} holds a NUL character")
+    try:
+        expanded = Path(text).expanduser()
+    except RuntimeError:  # ~someone without a home here
+        raise error(f"{what} {text[:80]!r}: {text.split('/')[0][:80]} is not a user of this machine") from None
+    longest = max((len(os.fsencode(part)) for part in expanded.parts), default=0)
+    if longest > MAX_NAME_BYTES or len(os.fsencode(expanded)) > MAX_PATH_BYTES:
+        raise error(f"{what} {text[:60]!r}... is too long for a file system: at most {MAX_NAME_BYTES} bytes a "
+                    f"name and {MAX_PATH_BYTES} in all")
+    return expanded

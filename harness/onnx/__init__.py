@@ -3,6 +3,7 @@ its spec, its tensors by name (torch's `layers.i.weight`) and its dtype, never a
 
 - export.py: `export(spec, tensors, dtype, path, metadata)`, the graph writer;
 - read.py: `read_model`, `metadata`, `read_network(path) -> (spec, tensors, dtype)`;
+- external.py: tensors kept in other files, read from the model's own folder only;
 - walk.py: the graph walk (the chain from input to output), readers plugged in by ONNX op;
 - folding.py: constants and shape programs; fusions.py: bias, activation and Softplus fusion;
 - activations.py: each activation's ONNX operator (`ONNX_OPS`);

@@ -6,10 +6,15 @@ Expand, ConstantOfShape). They are evaluated here on constants, with the batch s
 time length as symbols (`BATCH`, `TIME`): a value that depends on them is an object array. The
 Expand or ConstantOfShape of one value over a shape that depends on the batch is kept as a
 `Filled` of that value.
+
+Nothing here trusts a shape: an op that can make more values than it is given (Expand,
+ConstantOfShape, Mul's broadcasting, Gather, Concat) has its output's size computed first and
+bounded by `MAX_VALUES`, dead nodes off the chain included, before anything is allocated.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +32,7 @@ class Symbol:
         return self.name
 
 
+MAX_VALUES = 2**24  # a value computed in the graph: far above any exporter's shape program, far below memory
 BATCH = Symbol("batch")  # the batch size in shape arithmetic: unknown until the model runs
 TIME = Symbol("time")  # a sequence length the file leaves open
 
@@ -42,6 +48,14 @@ class Filled:
 KEEP_FILLED = {"Identity", "Slice", "Squeeze", "Unsqueeze", "Reshape", "Expand", "Transpose"}  # ops it goes through
 
 
+def bounded(dims: Any) -> int:
+    """The number of values of a tensor of shape `dims` (a symbol counts 1); a ValueError past `MAX_VALUES`."""
+    n = math.prod(1 if isinstance(d, Symbol) else int(d) for d in dims)
+    if n > MAX_VALUES:
+        raise ValueError(f"it would make {n:,} values; a value computed in the graph may have at most {MAX_VALUES:,}")
+    return n
+
+
 def filled(x: Any) -> Filled | None:
     if isinstance(x, np.ndarray) and x.dtype == object and x.ndim == 0 and isinstance(x.item(), Filled):
         return x.item()
@@ -51,7 +65,9 @@ def filled(x: Any) -> Filled | None:
 def _fill(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """`x` broadcast over `shape`; over a shape that depends on the batch, the `Filled` of its one value."""
     if shape.dtype != object:
-        return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))).copy()
+        out = np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))
+        bounded(out)
+        return np.broadcast_to(x, out).copy()
     if x.dtype == object or x.size == 0 or not np.all(x == x.reshape(-1)[0]):
         raise ValueError("it expands values that differ (or depend on the batch) over a shape that depends on "
                          "the batch")
@@ -63,9 +79,7 @@ def _expand(node: Any, a: dict[str, Any], xs: list[np.ndarray]) -> np.ndarray:
 
 
 def _constant_of_shape(node: Any, a: dict[str, Any], xs: list[np.ndarray]) -> np.ndarray:
-    from onnx import numpy_helper
-
-    value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+    value = array(a["value"]) if "value" in a else np.zeros(1, np.float32)
     return _fill(value.reshape(-1)[:1], xs[0].reshape(-1))
 
 
@@ -108,6 +122,19 @@ FOLD: dict[str, Callable[[Any, dict[str, Any], list[np.ndarray]], np.ndarray]] =
 }
 
 
+def _gathered(x: np.ndarray, indices: np.ndarray, axis: int) -> tuple[int, ...]:
+    return (*x.shape[:axis % max(x.ndim, 1)], *indices.shape, *x.shape[axis % max(x.ndim, 1) + 1:])
+
+
+# op -> the shape of its output, for the ops that can make more values than they are given (Expand and
+# ConstantOfShape bound theirs in `_fill`, where the shape's symbols are known)
+GROWS: dict[str, Callable[[dict[str, Any], list[np.ndarray]], tuple[int, ...]]] = {
+    "Mul": lambda a, xs: np.broadcast_shapes(xs[0].shape, xs[1].shape),
+    "Gather": lambda a, xs: _gathered(xs[0], xs[1], a.get("axis", 0)),
+    "Concat": lambda a, xs: (sum(x.size for x in xs),),
+}
+
+
 def fold(node: Any, a: dict[str, Any], consts: dict[str, np.ndarray]) -> np.ndarray:
     """The value of a node whose inputs are all constants (or batch-symbolic)."""
     op = node.op_type
@@ -117,6 +144,8 @@ def fold(node: Any, a: dict[str, Any], consts: dict[str, np.ndarray]) -> np.ndar
     if values and filled(values[0]) and op in KEEP_FILLED:
         return values[0]
     try:
+        if op in GROWS:
+            bounded(GROWS[op](a, values))
         return np.asarray(FOLD[op](node, a, values))
     except (ValueError, IndexError, KeyError, TypeError) as e:  # NumPy's words for a bad axis or index
         raise Refused(f"node {describe(node)} cannot be evaluated ({e})") from None
@@ -127,12 +156,21 @@ def shape_of(a: dict[str, Any], dims: list[Any]) -> np.ndarray:
     return np.array(dims, dtype=object)[a.get("start", 0):a.get("end")]
 
 
-def constant(node: Any, a: dict[str, Any]) -> np.ndarray:
-    """The value of a Constant node."""
+def array(tensor: Any) -> np.ndarray:
+    """A TensorProto's value (its external data already read: external.py); one `Refused` for data that
+    does not fill its shape."""
     from onnx import numpy_helper
 
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError) as e:
+        raise Refused(f"tensor {tensor.name!r} of shape {list(tensor.dims)} cannot be read ({e})") from None
+
+
+def constant(node: Any, a: dict[str, Any]) -> np.ndarray:
+    """The value of a Constant node."""
     if "value" in a:
-        return numpy_helper.to_array(a["value"])
+        return array(a["value"])
     for key, dtype in (("value_int", np.int64), ("value_ints", np.int64), ("value_float", np.float32),
                        ("value_floats", np.float32)):
         if key in a:

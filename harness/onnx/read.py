@@ -28,24 +28,28 @@ counting `spec.all_layers`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.errors import ModelFileError
+from harness.catalog import INITIALIZERS
+from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
+from harness.onnx import external
 from harness.onnx.interface import Refused, axes_text
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
+from harness.spec.tables import read_json
 
 
 def read_model(path: str | Path) -> Any:
-    """The ONNX ModelProto at `path`, or one clear error for a missing, damaged or non-ONNX file."""
+    """The ONNX ModelProto at `path`, or one clear error for a missing, damaged or non-ONNX file, or one
+    that names a file outside its folder (external.py: its tensors' data stay where they are)."""
     import onnx
 
     path = Path(path)
+    usable_path(path, "model file", ModelFileError)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
@@ -55,6 +59,10 @@ def read_model(path: str | Path) -> Any:
                              "or another format") from None
     if not model.graph.node or not model.graph.input:
         raise ModelFileError(f"{path}: not an ONNX model with a graph (no nodes or no inputs)")
+    try:
+        external.check(model, path.absolute().parent)
+    except Refused as e:
+        raise ModelFileError(f"{path}: {e}") from None
     return model
 
 
@@ -67,7 +75,8 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     path = Path(path)
     model = read_model(path)
     try:
-        walk = Walk(model.graph, str(path.resolve().parent))
+        external.inline(model, path.absolute().parent)
+        walk = Walk(model.graph)
         for node in model.graph.node:
             walk.step(node)
         layers = walk.layers
@@ -95,17 +104,19 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
                    for layer in layers[:-1]],
         "output_activation": _plain(out.activation)}
     meta = metadata(model)
-    if "network" in meta:
-        try:
-            saved = json.loads(meta["network"])
-            raw["init"] = saved.get("init", "xavier_uniform")
-            for ours, theirs in zip(raw["layers"], saved.get("layers", []), strict=False):  # a recurrent layer's own
-                choices = KINDS[ours["type"]].keys.get("init")
-                if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
-                        and theirs.get("init") in choices.choices):
-                    ours["init"] = theirs["init"]
-        except (ValueError, AttributeError):
-            pass  # a damaged saved spec: the graph itself says all but the initializer
+    try:  # the saved spec says the initializers; a damaged one is left out, the graph says all the rest
+        saved = read_json(meta["network"]) if "network" in meta else {}
+    except ValueError:
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    if saved.get("init") in INITIALIZERS:
+        raw["init"] = saved["init"]
+    theirs_all = saved.get("layers") if isinstance(saved.get("layers"), list) else []
+    for ours, theirs in zip(raw["layers"], theirs_all, strict=False):  # a recurrent layer's own
+        choices = KINDS[ours["type"]].keys.get("init")
+        if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
+                and theirs.get("init") in choices.choices):
+            ours["init"] = theirs["init"]
     spec = network_from_dict(raw, source=str(path))
     tensors = {}
     for i, layer in enumerate(layers):

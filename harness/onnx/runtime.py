@@ -1,4 +1,10 @@
-"""Running a saved ONNX model with onnxruntime, as any user of the file would."""
+"""Running a saved ONNX model with onnxruntime, as any user of the file would.
+
+onnxruntime computes every node on constants when it loads a file, live nodes and those it keeps
+for outputs alike: a node that would make more than `folding.MAX_VALUES` values that way (an Expand
+or ConstantOfShape over [65536, 65536], a few hundred bytes of file) is refused before onnxruntime
+sees the file, from the shapes onnx infers without computing anything.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ModelFileError
+from harness.onnx.folding import MAX_VALUES
 
 _TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
@@ -18,13 +25,41 @@ def session(path: str | Path):
 
     from harness.onnx.read import read_model
 
-    read_model(path)  # one clear message for missing, damaged and non-ONNX files
+    model = read_model(path)  # one clear message for missing, damaged and non-ONNX files, and files outside
+    constant_sizes(model, path)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
         raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})") from None
+
+
+def constant_sizes(model, path: str | Path) -> None:
+    """Refuse a node on constants alone whose output onnx's shape inference cannot size, or sizes past
+    `MAX_VALUES` values (what onnxruntime would allocate when it folds constants on loading)."""
+    from onnx import shape_inference
+
+    from harness.onnx.interface import describe
+
+    g = model.graph
+    constant = {t.name for t in g.initializer} | {""}
+    inferred = shape_inference.infer_shapes(model, data_prop=True).graph
+    shapes = {v.name: v.type.tensor_type.shape for v in [*inferred.value_info, *inferred.output]}
+    for node in g.node:
+        if not all(x in constant for x in node.input):
+            continue
+        for name in node.output:
+            dims = shapes[name].dim if name in shapes else None
+            if dims is None or not all(d.HasField("dim_value") for d in dims):
+                raise ModelFileError(f"{path}: node {describe(node)} computes a constant whose size cannot be known "
+                                     "before onnxruntime makes it")
+            values = math.prod(d.dim_value for d in dims)
+            if values > MAX_VALUES:
+                raise ModelFileError(f"{path}: node {describe(node)} would make a constant of {values:,} values when "
+                                     f"onnxruntime loads it; a value computed in the graph may have at most "
+                                     f"{MAX_VALUES:,}")
+            constant.add(name)
 
 
 def sample_shape(sess) -> tuple[int | None, ...] | None:

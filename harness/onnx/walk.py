@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.layers import ShapeError
+from harness.layers import KINDS, ShapeError
 from harness.onnx import folding, fusions
 from harness.onnx.activations import FROM_ONNX
 from harness.onnx.folding import BATCH, TIME
@@ -32,8 +32,7 @@ class Walk:
     (per sample, as if batch first), and its axes where they are not batch first (around a
     recurrent node: N, T, D, F). Readers see it as an `interface.Chain`."""
 
-    graph: Any
-    folder: str  # where tensors stored outside the file (external data) are, as torch's dynamo writes them
+    graph: Any  # its external data already read into it (external.py)
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     dims: dict[str, list[Any]] = field(default_factory=dict)  # each data tensor's full shape, with symbols
     layers: list[Layer] = field(default_factory=list)
@@ -42,17 +41,8 @@ class Walk:
     labels: tuple[str, ...] | None = None  # the current tensor's axes when not batch first
 
     def __post_init__(self) -> None:
-        from onnx import numpy_helper
-        from onnx.checker import ValidationError
-
         g = self.graph
-        try:
-            self.consts = {t.name: numpy_helper.to_array(t, base_dir=self.folder) for t in g.initializer}
-        except (OSError, ValueError, ValidationError) as e:  # onnx refuses locations outside the folder itself
-            why = str(e).splitlines()[0]
-            raise Refused(f"its weights are stored outside it and cannot be read ({why}); torch.onnx.export "
-                          "writes them to a .data file beside the model: keep the two together, or export "
-                          "with external_data=False") from None
+        self.consts = {t.name: folding.array(t) for t in g.initializer}
         self.outputs = {o.name for o in g.output}
         self.used = {x for n in g.node for x in n.input} | self.outputs
         inputs = [i for i in g.input if i.name not in self.consts]
@@ -174,6 +164,10 @@ class Walk:
     def _add(self, layer: Layer) -> None:
         if self.shape is None:  # a flat input of unknown width: the first weight's
             self.shape = self.input_shape = (int(layer.params["weight"].shape[1]),)
+        for key, k in KINDS[layer.type].keys.items():  # a stride of 0 would divide by zero below
+            value = layer.settings.get(key)
+            if k.form in ("int", "pair") and any(int(v) < k.minimum for v in np.atleast_1d(value)):
+                raise Refused(f"node {layer.node}: its {key} {value!r} must be at least {k.minimum}")
         spec = layer.spec()
         try:
             need = spec.param_shapes(self.shape)

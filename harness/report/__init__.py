@@ -42,7 +42,8 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
     out = _writable(Path(out_dir))
     index = tracking.bench_index(uri)
     if not index and bench_id is None:
-        raise NothingToReport(f"no bench in {tracking.resolve_uri(uri)}; run `harness bench` first")
+        raise NothingToReport(f"no bench in {tracking.shown_uri(tracking.resolve_uri(uri))}; "
+                              "run `harness bench` first")
     covered = scope.choose(index, bench_id, every)
     parents, children = _read(covered.chosen or {bench_id: ()}, uri)  # an unknown bench id: bench_runs says so
     if children.empty:

@@ -118,7 +118,7 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
     tracker = tracking.Tracker(uri, bench_id)
     total = sum(len(s.bench.seeds) * len(s.bench.engines) for _, s in experiments)
     out(f"bench {bench_id}: {len(experiments)} experiments, {total} runs, each in a fresh process "
-        f"({executor.name} executor); store {uri}")
+        f"({executor.name} executor); store {tracking.shown_uri(uri)}")
     started, done, outcomes = time.perf_counter(), 0, []
     for variant, s in experiments:
         n_threads = threads_for(s, threads)

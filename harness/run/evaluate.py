@@ -8,7 +8,6 @@ images for a CNN); data that cannot be is refused in one line naming both shapes
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from harness.errors import HarnessError, ModelFileError, SpecError, unknown_name
 from harness.metrics import get as get_metric
 from harness.onnx.read import metadata, read_model
 from harness.onnx.runtime import fit_samples, fixed_batch, predict_onnx, sample_shape, session
+from harness.spec.tables import read_json
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _saved_experiment(meta: dict[str, str], path: Path) -> specs.ExperimentSpec 
     if "experiment" not in meta:
         return None
     try:
-        return specs.from_dict(json.loads(meta["experiment"]), source=f"{path} (saved experiment)")
+        return specs.from_dict(read_json(meta["experiment"]), source=f"{path} (saved experiment)")
     except (ValueError, TypeError, KeyError, AttributeError, SpecError) as e:
         raise ModelFileError(f"{path}: the experiment saved in its metadata is malformed ({str(e)[:200]}); name "
                              "the dataset (--data mnist) or an experiment file (--experiment)") from None

@@ -18,12 +18,11 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness import catalog
 from harness import layers as table
-from harness.errors import SpecError
+from harness.errors import SpecError, usable_path
 from harness.layers import ActivationSpec, LayerSpec
 from harness.spec.network import MAX_WIDTH, NetworkSpec, plain_network, read_network
 from harness.spec.overrides import apply_override, normalize, set_path
@@ -40,7 +39,7 @@ from harness.spec.sections import (
     read_evaluation,
     read_training,
 )
-from harness.spec.tables import Table, fail
+from harness.spec.tables import MAX_DEPTH, Table, fail, too_deep
 
 __all__ = ["DTYPES", "MAX_WIDTH", "ActivationSpec", "BenchSpec", "DataSpec", "EvaluationSpec", "ExperimentSpec",
            "LayerSpec", "NetworkSpec", "OptimizerSpec", "TrainingSpec", "apply_override", "from_dict", "load",
@@ -96,7 +95,7 @@ class ExperimentSpec:
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Read an experiment file and apply `key=value` overrides (values in TOML syntax)."""
-    path = Path(path)
+    path = usable_path(path, "experiment file", SpecError)
     if not path.is_file():  # also refuses FIFOs and devices, which would block or never end
         raise SpecError(f"experiment file not found: {path}")
     try:
@@ -124,6 +123,8 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentSp
 
 def from_dict(raw: Mapping[str, Any], overrides: Sequence[str] = (), source: str = "spec") -> ExperimentSpec:
     """Validate TOML-like data (as `load` reads it) into an `ExperimentSpec`."""
+    if too_deep(raw):
+        raise SpecError(f"{source}: nested more than {MAX_DEPTH} deep; an experiment is a few tables of values")
     raw = normalize(copy.deepcopy(dict(raw)))
     for item in overrides:
         apply_override(raw, item)
@@ -196,6 +197,8 @@ def _sweep(t: Table, raw: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], 
 
 def network_from_dict(raw: Mapping[str, Any], source: str = "network") -> NetworkSpec:
     """Validate a `[network]` table alone (as saved beside a model) into a `NetworkSpec`."""
+    if too_deep(raw):
+        raise SpecError(f"{source}: the network is nested more than {MAX_DEPTH} deep")
     try:
         return read_network(Table(normalize({"network": copy.deepcopy(dict(raw))})["network"], "network"),
                         _registries())

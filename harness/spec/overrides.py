@@ -7,6 +7,7 @@ import tomllib
 from typing import Any
 
 from harness.errors import SpecError
+from harness.spec.tables import MAX_DEPTH, too_deep
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -15,10 +16,15 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise SpecError(f"--set {item!r}: expected KEY=VALUE, such as training.epochs=5")
+    deep = SpecError(f"--set {key}=...: the value is nested more than {MAX_DEPTH} deep")
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    except RecursionError:  # nested past Python's own limit
+        raise deep from None
+    if too_deep(value):
+        raise deep
     set_path(raw, key, value, f"--set {item!r}")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.errors import SpecError, suggest, unknown_name
+from harness.errors import SpecError, suggest, unknown_name, usable_path
 from harness.spec.network import NetworkSpec
 from harness.spec.tables import Table, fail, name_in, positive, typed
 
@@ -78,7 +78,7 @@ def read_data(t: Table, reg) -> DataSpec:
                                          f"{'does' if len(others) == 1 else 'do'}")
     spec = DataSpec(
         dataset=dataset,
-        path=t.get("path", str, None) if "path" in takes else None,
+        path=_folder(t) if "path" in takes else None,
         train_size=t.get("train_size", int, None, check=lambda v: v >= 1, allowed="must be >= 1"),
         validation=t.get("validation", float, 0.0, check=lambda v: 0 <= v < 1, allowed="must be in [0, 1)"),
     )
@@ -86,6 +86,14 @@ def read_data(t: Table, reg) -> DataSpec:
         spec = replace(spec, **_plane_options(t))
     t.done()
     return spec
+
+
+def _folder(t: Table) -> str | None:
+    """`data.path` as written, refused where no file system could hold it (it is read when the data is)."""
+    path = t.get("path", str, None)
+    if path is not None:
+        usable_path(path, t.key("path"), SpecError)
+    return path
 
 
 def _plane_options(t: Table) -> dict[str, Any]:

@@ -3,6 +3,8 @@ refused, every mistake a one-line `SpecError` naming the dotted key, the value a
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -10,8 +12,35 @@ from typing import Any
 from harness.errors import SpecError, suggest, unknown_name
 
 MAX_COUNT = 10**9  # epochs, batch size, evaluation interval
+MAX_DEPTH = 32  # tables and lists inside each other: an experiment has 4 or 5
 
 REQUIRED = object()
+
+
+def too_deep(value: Any) -> bool:
+    """Whether `value` nests tables and lists more than `MAX_DEPTH` deep (walked without recursion, so
+    that a value nested 100,000 deep is measured, not a RecursionError)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_DEPTH:
+                return True
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def read_json(text: str) -> Any:
+    """JSON text (a file's saved spec or metadata) as plain data; a ValueError for text that is not JSON
+    or is nested past `MAX_DEPTH`."""
+    deep = ValueError(f"nested more than {MAX_DEPTH} deep")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise deep from None
+    if too_deep(value):
+        raise deep
+    return value
 
 
 class Table:
@@ -68,10 +97,13 @@ def typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
     for k in kinds:
         if k is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
             except OverflowError:  # an integer past float's range (JSON and TOML take any number of digits)
                 raise SpecError(f"{key} = an integer past \u00b1{sys.float_info.max:.3g}: too large for "
                                 "a number") from None
+            if not math.isfinite(number):  # TOML's nan and inf: no setting of the harness means them
+                fail(key, value, "must be a finite number")
+            return number
         if k is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if k not in (int, float) and isinstance(value, k):

@@ -36,10 +36,12 @@ from harness.tracking.store import (
     reap_orphans,
     resolve_uri,
     retrying,
+    shown_uri,
     sqlite_path,
 )
 
 __all__ = ["DEFAULT_URI", "ENGINE_COLOURS", "HOST_TAG", "PID_TAG", "REASON_TAG", "Tracker", "TrackingError",
            "attach_report", "bench_ids", "bench_index", "bench_runs", "connect", "curves_figure", "environment_tags",
            "latest_perf", "log_perf", "metric_history", "process_tags", "quiet", "read_run", "reap_orphans",
-           "resolve_uri", "retrying", "run_counts", "run_model", "sqlite_path"]
+           "resolve_uri", "retrying", "run_counts", "run_model", "shown_uri",
+           "sqlite_path"]

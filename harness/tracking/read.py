@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.errors import TrackingError
 from harness.tracking import keys
-from harness.tracking.store import BENCH_TAG, KIND_TAG, connect, resolve_uri
+from harness.tracking.store import BENCH_TAG, KIND_TAG, check_written, connect, resolve_uri, shown_uri
 
 REPEATS = ".repeats"  # a figure's per-repeat values (as harness.perf.REPEATS names them): one step per repeat
 
@@ -26,7 +26,7 @@ def run_counts(uri: str | None = None) -> tuple[str, dict[str, int]]:
 
 def bench_ids(uri: str | None = None) -> list[str]:
     """Bench invocations in the store, newest first."""
-    connect(uri)
+    connect(uri, create=False)
     runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = 'bench'",
                               order_by=["start_time DESC"])
     if runs.empty:
@@ -50,12 +50,13 @@ def bench_index(uri: str | None = None) -> list[tuple[str, pd.Timestamp, tuple[s
 
 def bench_runs(bench_id: str, uri: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(parent runs, child runs) of one bench invocation, as mlflow.search_runs gives them."""
-    connect(uri)
+    connect(uri, create=False)
     runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{BENCH_TAG}` = '{bench_id}'",
                               max_results=50000)
     if runs.empty:
-        raise TrackingError(f"no runs of bench {bench_id!r} in {resolve_uri(uri)}")
+        raise TrackingError(f"no runs of bench {bench_id!r} in {shown_uri(resolve_uri(uri))}")
     runs = keys.flat_columns(runs)
+    check_written(runs, bench_id, uri)
     kind = runs[f"tags.{KIND_TAG}"]
     return runs[kind == "bench"].reset_index(drop=True), runs[kind == "run"].reset_index(drop=True)
 
@@ -103,7 +104,7 @@ def read_run(run_id: str, uri: str | None = None) -> tuple[dict[str, Any], dict[
 
 def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:
     """The ONNX file of the model logged by a run, downloaded into `dest`."""
-    connect(uri)
+    connect(uri, create=False)
     try:
         experiment = MlflowClient().get_run(run_id).info.experiment_id
         models = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
@@ -111,7 +112,7 @@ def run_model(run_id: str, dest: Path, uri: str | None = None) -> Path:
     except Exception as e:
         raise TrackingError(f"cannot look up the model of run {run_id}: {str(e).splitlines()[0]}") from None
     if not models:
-        raise TrackingError(f"run {run_id} has no logged model in {resolve_uri(uri)}")
+        raise TrackingError(f"run {run_id} has no logged model in {shown_uri(resolve_uri(uri))}")
     folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=models[0].artifact_location, dst_path=str(dest)))
     files = sorted(folder.rglob("*.onnx"))
     if not files:

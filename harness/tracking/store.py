@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from harness.errors import TrackingError
+from harness.errors import TrackingError, usable_path
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 BENCH_TAG = "harness.bench_id"
@@ -38,24 +38,68 @@ INTERFERENCE_KEYS = ("others_cpu_s", "others_share", "others_resolution_s", "cor
 
 
 
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*):[^\s/]*@")  # scheme://user:password@
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|token|access_token|secret|api_key|apikey|key)=)[^&;\s]*",
+                           re.IGNORECASE)
+
+
+def shown_uri(text: str, uri: str | None = None) -> str:
+    """`text` (a URI, or a message that quotes one) as it may be printed: the password of every
+    `scheme://user:password@` and every secret of a query string (`?token=...`) as ***, and the
+    secrets of `uri` wherever else they appear (MLflow's own messages split a URI and quote its parts).
+    The one way a store's URI is shown: bench, report, ui, evaluate, errors."""
+    for secret in _secrets(uri) if uri else ():
+        text = text.replace(secret, "***")
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+
+
+def _secrets(uri: str) -> list[str]:
+    from urllib.parse import unquote
+
+    found = [m.group(0).split(":", 1)[1] for m in re.finditer(r"(?<=://)[^\s/@:]*:[^\s/]*(?=@)", uri)]
+    found += [m.group(0).split("=", 1)[1] for m in _SECRET_QUERY.finditer(uri)]
+    return sorted({s for value in found for s in (value, unquote(value)) if len(s) >= 3}, key=len, reverse=True)
+
+
+# what `harness bench` writes on every parent (the first four) and child run, which the report reads
+WRITTEN = ("params.experiment", "params.seeds", "params.engines", "params.variant", "params.engine", "params.seed",
+           "params.threads", "params.training.epochs", "params.training.batch_size", "params.evaluation.metric")
+
+
+def check_written(runs: Any, bench_id: str, uri: str | None) -> None:
+    """Refuse, in one line, runs that carry the harness's tags but not what `harness bench` writes with
+    them (tags set by another tool, or by hand)."""
+    missing = [c for c in WRITTEN if c not in runs.columns]
+    if missing:
+        raise TrackingError(f"the runs of bench {bench_id!r} in {shown_uri(resolve_uri(uri))} carry the harness's "
+                            f"tags but not what harness bench writes ({', '.join(missing[:3])} ...): not a bench "
+                            "of the harness; name another with --bench-id")
+
+
 def resolve_uri(uri: str | None = None) -> str:
     """The tracking URI: the argument, else $MLFLOW_TRACKING_URI, else ./mlflow.db."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 def sqlite_path(uri: str) -> Path | None:
-    """The database file of a sqlite:/// URI (query string dropped), else None."""
+    """The database file of a sqlite:/// URI (query string dropped, %-escapes read as SQLAlchemy reads
+    them: sqlite:///my%20store.db is `my store.db`), else None."""
+    from urllib.parse import unquote
+
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().resolve()
+    return usable_path(unquote(uri.removeprefix("sqlite:///").split("?", 1)[0]), "the tracking store's file",
+                       TrackingError).resolve()
 
 
-def connect(uri: str | None = None) -> str:
+def connect(uri: str | None = None, create: bool = True) -> str:
     """Point MLflow at the store and check that it answers; a clear error if it does not.
 
     For sqlite, the URI gains a busy timeout (a writer waits up to SQLITE_TIMEOUT_S for
     another process's lock instead of failing), and creating or migrating the schema is
-    serialised between processes with a lock file beside the database. Returns the URI used.
+    serialised between processes with a lock file beside the database. A new store's schema is
+    made in a temporary file moved into place (`_create_sqlite`), and only where `create` (a
+    command that only reads says that the store is missing instead). Returns the URI used.
     """
     uri = resolve_uri(uri)
     if uri.startswith(("http://", "https://")):
@@ -64,8 +108,8 @@ def connect(uri: str | None = None) -> str:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except requests.RequestException as e:
-            raise TrackingError(f"the tracking server {uri} does not answer ({type(e).__name__}); start it or "
-                                "pass another --tracking-uri") from None
+            raise TrackingError(shown_uri(f"the tracking server {uri} does not answer ({type(e).__name__}); start "
+                                          "it or pass another --tracking-uri")) from None
     if uri.startswith("postgresql"):
         if "connect_timeout=" not in uri:  # a server that never answers would hang the first connection
             uri += ("&" if "?" in uri else "?") + f"connect_timeout={PG_CONNECT_TIMEOUT_S}"
@@ -77,14 +121,19 @@ def connect(uri: str | None = None) -> str:
                                 "sqlite:///mlflow.db")
         if not db.parent.is_dir():
             raise TrackingError(f"the folder of the tracking store {uri} does not exist: {db.parent}")
+        if not create and _new(db):
+            raise TrackingError(f"no tracking store at {db}: `harness bench` (or `make bench`) fills one, or name "
+                                "another with --tracking-uri")
         if "timeout=" not in uri:
             uri += ("&" if "?" in uri else "?") + f"timeout={SQLITE_TIMEOUT_S}"
     mlflow.set_tracking_uri(uri)
     try:
         with _file_lock(db):
+            if db is not None and _new(db):
+                _create_sqlite(db)
             MlflowClient().search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many kinds; all mean the same to the user
-        raise TrackingError(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}") from None
+        raise TrackingError(shown_uri(f"cannot use the tracking store {uri}: {str(e).splitlines()[0]}", uri)) from None
     return uri
 
 
@@ -98,16 +147,40 @@ def _probe_database(uri: str) -> None:
         with engine.connect():
             pass
     except Exception as e:  # the driver's own error types; all mean the store cannot be reached
-        shown = engine.url.render_as_string(hide_password=True)
-        raise TrackingError(f"the tracking store {shown} does not answer: "
-                            f"{str(_root_cause(e)).strip().splitlines()[0][:300]}") from None
+        raise TrackingError(shown_uri(f"the tracking store {uri} does not answer: "
+                                      f"{str(_root_cause(e)).strip().splitlines()[0][:300]}", uri)) from None
     finally:
         engine.dispose()
 
 
+def _new(db: Path) -> bool:
+    return not db.exists() or db.stat().st_size == 0
+
+
+def _create_sqlite(db: Path) -> None:
+    """A new sqlite store: MLflow's tables and migrations run on a temporary file beside it, moved into
+    place when complete. A signal (Ctrl-C) in the middle leaves no store rather than a half-made one
+    that every later command would fail on ("duplicate column name", "table ... already exists")."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    part = db.with_name(f".{db.name}.{os.getpid()}.creating")
+    try:
+        engine = sqlalchemy.create_engine(f"sqlite:///{part}")
+        try:
+            _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        os.replace(part, db)
+    finally:
+        part.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def _file_lock(db: Path | None) -> Iterator[None]:
-    """An exclusive lock on `<db>.lock` (POSIX), so that two processes never migrate one schema at once."""
+    """An exclusive lock on `<db>.lock` (POSIX), so that two processes never migrate one schema at once.
+    A store whose folder takes no new file (a read-only copy or archive) is used without it: nothing
+    can be written there to race over."""
     if db is None:
         yield
         return
@@ -116,7 +189,12 @@ def _file_lock(db: Path | None) -> Iterator[None]:
     except ImportError:  # Windows: MLflow's own retries are all there is
         yield
         return
-    with open(db.with_name(db.name + ".lock"), "a") as f:
+    try:
+        f = open(db.with_name(db.name + ".lock"), "a")
+    except OSError:
+        yield
+        return
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -142,8 +220,9 @@ def retrying(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 time.sleep(0.25 * 2**attempt)
                 continue
             cause = _deleted(str(_root_cause(e)).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise StoreWriteError(f"the tracking store {mlflow.get_tracking_uri()} failed: {cause}; what was "
-                                  "saved before stays as it was") from None
+            uri = mlflow.get_tracking_uri()
+            raise StoreWriteError(shown_uri(f"the tracking store {uri} failed: {cause}; what was saved before "
+                                            "stays as it was", uri)) from None
     raise AssertionError("unreachable")
 
 

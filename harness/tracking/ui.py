@@ -45,10 +45,11 @@ def describe_store(uri: str) -> tuple[str, int]:
                       "or name another with --tracking-uri")
     _, counts = tracking.run_counts(uri)  # shown as given, without the busy timeout connect adds
     if not counts:
-        return (f"the store {uri} holds no runs yet: `make bench` (or `harness bench`) fills it; "
+        return (f"the store {tracking.shown_uri(uri)} holds no runs yet: `make bench` (or `harness bench`) fills it; "
                 "the UI will be empty until then"), 0
     listed = ", ".join(f"{name} ({n} run{'s' * (n != 1)})" for name, n in sorted(counts.items()))
-    return f"the store {uri} holds {len(counts)} experiment{'s' * (len(counts) != 1)}: {listed}", len(counts)
+    return (f"the store {tracking.shown_uri(uri)} holds {len(counts)} experiment{'s' * (len(counts) != 1)}: "
+            f"{listed}"), len(counts)
 
 
 def port_free(host: str, port: int) -> bool:

@@ -45,6 +45,10 @@ def test_a_bench_still_running_is_reported_as_far_as_it_got(tmp_path, capsys):
 
 
 def test_an_empty_store_has_nothing_to_report(tmp_path, capsys):
+    from harness import tracking
+
+    tracking.quiet()
+    tracking.connect(f"sqlite:///{tmp_path / 'mlflow.db'}")  # a store with no bench (report creates none: #26)
     code, _, err = report(capsys, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--out", tmp_path / "o")
     assert code == 1 and err.count("\n") == 0 and "run `harness bench` first" in err
 
