@@ -36,7 +36,7 @@ def bench_ids(uri: str | None = None) -> list[str]:
 
 def bench_index(uri: str | None = None) -> list[tuple[str, pd.Timestamp, tuple[str, ...]]]:
     """Every bench invocation in the store, newest first: (its id, its start, the experiments it ran)."""
-    connect(uri)
+    connect(uri, create=False)
     runs = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`{KIND_TAG}` = 'bench'",
                               order_by=["start_time DESC"], max_results=50000)
     if runs.empty:

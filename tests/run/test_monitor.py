@@ -133,11 +133,13 @@ def test_the_baseline_is_the_windows_own_and_nothing_carries_over():
 
 
 def test_the_monitor_costs_little():
+    """Its own CPU seconds per sample, which a busy machine does not stretch as it stretches wall time
+    (a share of the wall time failed under load); at 50 samples a second, 2 ms a sample is 10%."""
     with Monitor(interval=0.01) as m:
         time.sleep(0.5)
     r = m.result
     assert r["monitor_samples"] >= 4  # 50 on a free core
-    assert r["monitor_overhead_s"] / r["wall_s"] < 0.1  # CPU seconds it used: other processes cannot add to them
+    assert r["monitor_overhead_s"] / r["monitor_samples"] < 0.002
 
 
 def test_a_window_shorter_than_the_interval_still_has_both_edges():
@@ -149,18 +151,25 @@ def test_a_window_shorter_than_the_interval_still_has_both_edges():
 def test_a_window_of_a_few_milliseconds_reads_its_true_cpu_share():
     """psutil counts CPU time in 10 ms ticks: alone, a 4 ms busy window read 0 % or several
     hundred; the nanosecond clock at the edges makes every one read no more than its wall time
-    (about one core on a free machine; less where other processes take the core) and never 0."""
-    import time
+    (about one core on a free machine; less where other processes take the core) and never 0.
+    In a fresh process: the clock counts every thread of the process, and threads other tests
+    leave behind would add their CPU to the window."""
+    import subprocess
+    import sys
 
-    from harness.run.monitor import Monitor
-
-    for _ in range(5):
-        m = Monitor(interval=0.05)
-        m.start()
-        end = time.perf_counter() + 0.004
-        while time.perf_counter() < end:
-            pass
-        r = m.stop()
-        cpu = r["cpu_user_s"] + r["cpu_system_s"]
-        assert 0 < cpu <= r["wall_s"] + 0.002, r  # a whole 10 ms tick would be more than the window
-        assert 0 < r["cpu_percent_mean"] <= 100 * (1 + 0.002 / r["wall_s"]), r
+    code = """
+import time
+from harness.run.monitor import Monitor
+for _ in range(5):
+    m = Monitor(interval=0.05)
+    m.start()
+    end = time.perf_counter() + 0.004
+    while time.perf_counter() < end:
+        pass
+    r = m.stop()
+    cpu = r["cpu_user_s"] + r["cpu_system_s"]
+    assert 0 < cpu <= r["wall_s"] + 0.002, r  # a whole 10 ms tick would be more than the window
+    assert 0 < r["cpu_percent_mean"] <= 100 * (1 + 0.002 / r["wall_s"]), r
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
