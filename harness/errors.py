@@ -72,3 +72,15 @@ def usable_path(path: str | os.PathLike, what: str, error: type[HarnessError]) -
         raise error(f"{what} {text[:60]!r}... is too long for a file system: at most {MAX_NAME_BYTES} bytes a "
                     f"name and {MAX_PATH_BYTES} in all")
     return expanded
+
+
+def writable_folder(out: Path, what: str) -> Path:
+    """The folder `out`, made if needed; a `HarnessError` naming `what` goes there if it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".harness-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise HarnessError(f"cannot write {what} to {out}: {e.strerror or e}") from None
+    return out

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import stats
-from harness.errors import HarnessError, NothingToReport
+from harness.errors import NothingToReport, writable_folder
 from harness.history import git, machines, steps
 from harness.history.samples import Sample, bench_samples, perf_samples
 from harness.text import figure, plural, table
@@ -166,7 +166,7 @@ def history(uri: str | None = None, experiment: str | None = None, pattern: str 
         raise NothingToReport("every run matched was measured on a busy machine or has no git commit: no history")
     commits, how = order(kept, repo)
     found, ids = series(kept, commits, threshold)
-    out = _writable(Path(out_dir))
+    out = writable_folder(Path(out_dir), "the history")
     text = [f"history of {plural(len(found), 'figure')} over {plural(len(commits), 'commit')}, {how}; a figure's "
             "median with its 95% interval per commit, every run at a commit pooled; a step is where the figure "
             f"moved beyond 1 ± {threshold * 100:g}% and stayed (Potts-model segmentation, confirmed by the bootstrap)"]
@@ -189,14 +189,3 @@ def history(uri: str | None = None, experiment: str | None = None, pattern: str 
         if line or before:
             log(line)
     return found
-
-
-def _writable(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".harness-write-check"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise HarnessError(f"cannot write the history to {out}: {e.strerror or e}") from None
-    return out

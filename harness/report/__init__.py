@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import stats, tracking
-from harness.errors import HarnessError, NothingToReport, SpecError
+from harness.errors import NothingToReport, SpecError, writable_folder
 from harness.report import scope
 from harness.report.markdown import RESOURCES, TIME, markdown, perf_agreement
 from harness.report.plots import curves_plot, resources_plot
@@ -39,7 +39,7 @@ def build(bench_id: str | None = None, out_dir: str | Path = "results", uri: str
     if bench_id is not None and not BENCH_ID.fullmatch(bench_id):
         raise SpecError(f"--bench-id {bench_id!r}: a bench id is letters, digits, '.', '_' and '-' "
                         "(as `harness bench` prints it, e.g. 20261123-222809-0b97b8)")
-    out = _writable(Path(out_dir))
+    out = writable_folder(Path(out_dir), "the report")
     index = tracking.bench_index(uri)
     if not index and bench_id is None:
         raise NothingToReport(f"no bench in {tracking.shown_uri(tracking.resolve_uri(uri))}; "
@@ -109,18 +109,6 @@ def _complete(runs: pd.DataFrame) -> pd.DataFrame:
         if col not in runs:
             runs[col] = pd.NaT if col == "end_time" else math.nan
     return runs
-
-
-def _writable(out: Path) -> Path:
-    """The report's folder, made if needed; a clear error if it cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".harness-write-check"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise HarnessError(f"cannot write the report to {out}: {e.strerror or e}") from None
-    return out
 
 
 def group_name(parent: pd.Series) -> str:
