@@ -39,9 +39,10 @@ from fastapi.staticfiles import StaticFiles
 from harness.errors import HarnessError, SpecError
 from harness.playground import settings as page_settings
 from harness.playground.lockstep import Lab
-from harness.playground.saving import UI_URL, Saver, SaveUnderWay, shown_uri
+from harness.playground.saving import UI_URL, Saver, SaveUnderWay
 from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
 from harness.text import plural
+from harness.tracking import shown_uri
 
 STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 15.0
