@@ -41,7 +41,7 @@ from harness.playground import settings as page_settings
 from harness.playground.guard import Guard
 from harness.playground.lockstep import Lab
 from harness.playground.saving import UI_URL, Saver, SaveUnderWay
-from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
+from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore, StepsQueued
 from harness.text import plural
 from harness.tracking import shown_uri
 
@@ -225,7 +225,10 @@ def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL
         actions = {"pause": session.pause, "step": session.step, "reset": session.reset}
         if action not in actions:
             raise HTTPException(404, f"unknown action {action!r}; known: play, {', '.join(actions)}, save")
-        actions[action]()
+        try:
+            actions[action]()
+        except StepsQueued as e:
+            raise HTTPException(429, str(e)) from None
         return reply(session.state())
 
     @app.get("/api/sessions/{sid}/events")
