@@ -4,6 +4,7 @@ refused, bodies over the limit are refused before they are read, and a body nest
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import select
 import socket
 
@@ -123,6 +124,12 @@ def test_a_streamed_body_is_refused_once_it_passes_the_limit_and_the_server_stop
         assert status_of(s) == 413
 
 
+def run(coro) -> None:
+    """`asyncio.run` in a thread of its own: a browser test of the same process may hold this thread's loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 def test_the_guard_reads_no_further_than_the_limit_and_lets_a_leaving_client_go():
     """At the ASGI level: the pieces it pulls from a body of 300 MB, and a client that leaves mid-body."""
     piece = 16 * 1024
@@ -145,10 +152,10 @@ def test_the_guard_reads_no_further_than_the_limit_and_lets_a_leaving_client_go(
     scope = {"type": "http", "method": "POST", "server": ("127.0.0.1", 8765),
              "headers": [(b"host", b"127.0.0.1:8765"), (b"content-type", b"application/json")]}
     guard = Guard(app, max_body=MAX_BODY)
-    asyncio.run(guard(scope, body(300 * 2**20 // piece, None), send))
+    run(guard(scope, body(300 * 2**20 // piece, None), send))
     assert len(pulled) == MAX_BODY // piece + 1 and called == [] and sent[0]["status"] == 413
     pulled.clear(), sent.clear()
-    asyncio.run(guard(scope, body(2, {"type": "http.disconnect"}), send))
+    run(guard(scope, body(2, {"type": "http.disconnect"}), send))
     assert len(pulled) == 3 and called == [] and sent == []
 
 
