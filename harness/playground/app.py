@@ -38,10 +38,12 @@ from fastapi.staticfiles import StaticFiles
 
 from harness.errors import HarnessError, SpecError
 from harness.playground import settings as page_settings
+from harness.playground.guard import Guard
 from harness.playground.lockstep import Lab
-from harness.playground.saving import UI_URL, Saver, SaveUnderWay, shown_uri
-from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore
+from harness.playground.saving import UI_URL, Saver, SaveUnderWay
+from harness.playground.session import FRAME_S, IDLE_S, Session, SessionLimit, SessionStore, StepsQueued
 from harness.text import plural
+from harness.tracking import shown_uri
 
 STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 15.0
@@ -86,15 +88,17 @@ def experiment_text(lab: Lab, settings: dict[str, Any]) -> tuple[str, int]:
     d = lab.spec.data
     header = (f"Made by harness playground on {time.strftime('%Y-%m-%d %H:%M')}: {d.dataset}, "
               f"{lab.spec.network.describe()}, seed {lab.seed}, {epochs} epoch{'s' * (epochs > 1)} played.\n"
-              f"Repeat it: harness run {raw['name']}.toml --engine scratch (or torch); "
+              f"Repeat it: harness run {raw['name']}.toml --seed {lab.seed} --engine scratch (or torch); "
               f"both engines into MLflow: harness bench {raw['name']}.toml")
     return page_settings.toml_text(raw, header), epochs
 
 
-def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL,)) -> FastAPI:
+def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL,), names: Sequence[str] = ()
+               ) -> FastAPI:
     """The page and its API over sessions of their own; saves go to `tracking_uri` (else
     $MLFLOW_TRACKING_URI, else ./mlflow.db, as the CLI's) and link their runs in the first MLflow UI
-    of `ui_urls` that serves them."""
+    of `ui_urls` that serves them. Requests pass the guard first (harness.playground.guard): for the
+    address they came in on, or a host name of `names`, and from the page itself."""
     store = SessionStore()
     saver = Saver(tracking_uri, ui_urls)
     stopping = threading.Event()
@@ -114,6 +118,7 @@ def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL
     app = FastAPI(title="harness playground", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.saver, app.state.stopping, app.state.abandon = store, saver, stopping, abandon
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Guard, max_body=MAX_BODY, names=names, stopping=stopping)
 
     def session_of(sid: str) -> Session:
         session = store.get(sid)
@@ -123,13 +128,13 @@ def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL
         return session
 
     async def settings_of(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the settings are {len(body):,} bytes; at most {MAX_BODY:,}")
+        body = await request.body()  # at most MAX_BODY bytes: the guard refused longer ones unread
         try:
             raw = json.loads(body) if body.strip() else {}
         except ValueError as e:  # not JSON, not UTF-8, or an integer of more digits than Python reads
             raise HTTPException(422, f"the body is not JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+        except RecursionError:
+            raise HTTPException(422, "the body is not settings: it nests deeper than Python reads") from None
         try:
             return page_settings.complete(raw)
         except HarnessError as e:
@@ -220,7 +225,10 @@ def create_app(tracking_uri: str | None = None, ui_urls: Sequence[str] = (UI_URL
         actions = {"pause": session.pause, "step": session.step, "reset": session.reset}
         if action not in actions:
             raise HTTPException(404, f"unknown action {action!r}; known: play, {', '.join(actions)}, save")
-        actions[action]()
+        try:
+            actions[action]()
+        except StepsQueued as e:
+            raise HTTPException(429, str(e)) from None
         return reply(session.state())
 
     @app.get("/api/sessions/{sid}/events")
@@ -276,7 +284,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, tracking_uri: str | None = 
     from harness.engines import engine_class
 
     engine_class("torch")  # imported now (seconds), not by the first page's request
-    app = create_app(tracking_uri)
+    names = [] if host in ("", "0.0.0.0", "::") else [host]  # a name it was started with (--host) names it too
+    app = create_app(tracking_uri, names=names)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:

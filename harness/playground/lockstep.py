@@ -18,7 +18,9 @@ import base64
 import collections
 import dataclasses
 import math
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,20 @@ def diverged_message(diverged: dict[str, TrainingDiverged]) -> str:
     each = "; ".join(f"on {name} it became {d.loss} at epoch {d.epoch}" for name, d in diverged.items())
     alone = "" if len(diverged) > 1 else f" ({', '.join(e for e in ENGINES if e not in diverged)} stayed finite)"
     return f"training loss diverged: {each}{alone}; lower the learning rate"
+
+
+class Stopped(Exception):  # noqa: N818  a signal to the session's worker, not an error
+    """The lab was stopped in the middle of an epoch (the server is shutting down): its engines are left
+    mid-epoch, never to be used again."""
+
+
+def until_stopped(batches: list[np.ndarray], stopped: threading.Event) -> Iterator[np.ndarray]:
+    """The batches, one by one, as long as `stopped` is not set: an epoch of thousands of batches ends
+    within one batch of a shutdown, not after seconds (a worker still inside torch at exit aborts it)."""
+    for batch in batches:
+        if stopped.is_set():
+            raise Stopped
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class Lab:
         self.history: list[EpochPoint] = []
         self.error: str | None = None
         self.diverged: dict[str, TrainingDiverged] = {}
+        self.stopped = threading.Event()  # set by `stop`
         self.shown = dict(self.engines)  # what each panel draws: the engine, or its last good state
         self.last: dict[str, dict[str, Any]] = {name: {"epoch": 0} for name in ENGINES}  # each one's latest figures
         self._speed: dict[str, collections.deque] = {name: collections.deque() for name in ENGINES}
@@ -119,7 +136,8 @@ class Lab:
         """One epoch of each engine on the same batches, then each evaluated on the test set.
 
         An engine that diverges keeps its state before the epoch; the other finishes the epoch; then
-        `TrainingDiverged` (the lab's `error` says which engines): the lab stays at its last common epoch."""
+        `TrainingDiverged` (the lab's `error` says which engines): the lab stays at its last common epoch.
+        A lab stopped meanwhile raises `Stopped` between two batches."""
         inputs, epoch = self.inputs, self.epoch + 1
         batches = inputs.batches(epoch - 1)
         train, test_loss, test_metric = {}, {}, {}
@@ -127,7 +145,7 @@ class Lab:
             for name, engine in self.engines.items():
                 before = {**engine.parameters(), **engine.state()}  # copies; small networks
                 t0 = time.perf_counter()
-                loss = engine.train_epoch(inputs.x_train, inputs.y_train, batches)
+                loss = engine.train_epoch(inputs.x_train, inputs.y_train, until_stopped(batches, self.stopped))
                 self._clock(name, len(batches), time.perf_counter() - t0)
                 if not math.isfinite(loss):
                     self.diverged[name] = TrainingDiverged(epoch, loss)
@@ -144,6 +162,10 @@ class Lab:
         point = EpochPoint(epoch, train, test_loss, test_metric)
         self.history.append(point)
         return point
+
+    def stop(self) -> None:
+        """End the epoch under way at its next batch (`Stopped`), and refuse further ones: for shutting down."""
+        self.stopped.set()
 
     def _clock(self, name: str, steps: int, seconds: float) -> None:
         window = self._speed[name]

@@ -14,7 +14,6 @@ this store. No UI answering, no link.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.run import bench
-from harness.tracking import resolve_uri, sqlite_path
+from harness.tracking import resolve_uri, shown_uri, sqlite_path
 
 UI_URL = "http://127.0.0.1:5000"  # where `harness ui` (and `make ui`) serves by default
 UI_PROBE_S = 2.0  # a UI that does not answer within this is taken as absent
@@ -37,11 +36,6 @@ KEEP_FINISHED = 64  # finished saves kept for their pages to read (a session's l
 
 class SaveUnderWay(HarnessError):
     """A session's save is queued or running: one at a time per session."""
-
-
-def shown_uri(uri: str) -> str:
-    """The store's URI without a password."""
-    return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", uri)
 
 
 def absolute_uri(uri: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.playground.lockstep import Lab
+from harness.playground.lockstep import Lab, Stopped
 from harness.playground.settings import LIMITS
 
 FRAME_S = 0.1  # at most 10 frames a second
@@ -31,12 +31,17 @@ REAP_S = 60.0  # idle sessions are looked for at most this often, on any request
 RATE_WINDOW_S = 2.0  # the epochs per second reached, over about the last this many seconds of playing
 RATE_MIN_S = 0.5  # ... once it has played this long at one pace (before, no figure)
 BELOW_PACE = 0.9  # a rate under this share of the pace is "below the chosen pace"
+MAX_STEPS = 8  # steps queued at most: more are refused until the worker catches up
 
 log = logging.getLogger(__name__)
 
 
 class SessionLimit(HarnessError):
     """The server holds as many sessions as it may."""
+
+
+class StepsQueued(HarnessError):
+    """A session holds as many queued steps as it may."""
 
 
 class EpochRate:
@@ -121,8 +126,10 @@ class Session:
         self._command("lab", (lab, settings, raw))
 
     def close(self) -> None:
+        """Stop the worker: at once if it waits, at the next batch if it trains (`Lab.stop`)."""
         with self._cond:
             self._closed = True
+            self._lab.stop()
             self._cond.notify_all()
 
     def join(self, timeout: float) -> None:
@@ -130,9 +137,16 @@ class Session:
         self._thread.join(timeout)
 
     def _command(self, name: str, arg: Any = None) -> None:
+        """Queue a command for the worker. Pause, reset and new settings overtake the steps queued before
+        them (and replace their own kind queued): they take effect after the epoch under way, not after
+        the clicks before them. At most MAX_STEPS steps wait; another is refused (`StepsQueued`)."""
         with self._cond:
+            if name == "step" and sum(c == "step" for c, _ in self._commands) >= MAX_STEPS:
+                raise StepsQueued(f"{MAX_STEPS} steps are waiting already; wait for them, or pause")
             if name in ("pause", "reset"):  # new settings keep playing, as TF Playground's do
                 self._playing = False
+            if name != "step":
+                self._commands = collections.deque((c, a) for c, a in self._commands if c not in ("step", name))
             self._rate.clear()
             self._commands.append((name, arg))
             self._cond.notify_all()
@@ -208,6 +222,8 @@ class Session:
                             self._cond.wait_for(lambda: self._closed or self._commands, timeout=max(0.0, wait))
                     if self.watchers == 0 and time.monotonic() - self.seen > ORPHAN_S:
                         self._command("pause")
+            except Stopped:
+                return
             except Exception as e:  # noqa: BLE001  a diverged loss (the lab keeps the message), a bad reset, a bug
                 self._stop(lab, e)
 

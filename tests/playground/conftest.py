@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from tests.browser import free_port, wait_for_http
 
 WAIT_MS = 60_000  # guards against a hung page, not timing assertions
+WAIT_S = 60  # a guard against a hung server, not a timing assertion
 
 
 @contextlib.contextmanager
@@ -38,6 +41,7 @@ def served(folder: Path):
                 raise
     out = proc.stdout.read()
     assert proc.returncode == 0 and out.rstrip().endswith("harness playground: stopped"), out  # SIGTERM: a clean stop
+    assert "Traceback" not in out and "ERROR" not in out, out
 
 
 @pytest.fixture
@@ -66,3 +70,27 @@ def pause(page) -> None:
     page.click("#play")
     page.wait_for_selector('#epoch[data-playing="false"]', state="attached", timeout=WAIT_MS)
     assert "Play" in page.inner_text("#play")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server of the module's own on loopback (uvicorn in a thread): {"url", "uri", "app", "port"}."""
+    import uvicorn
+
+    from harness.playground import create_app
+
+    store = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    app = create_app(uri)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the playground server did not start"
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "uri": uri, "app": app, "port": port}
+    app.state.stopping.set()
+    srv.should_exit = True
+    thread.join(10)

@@ -21,33 +21,10 @@ import requests
 
 from harness import spec as specs
 from harness.errors import SpecError
-from harness.playground import create_app
 from harness.playground import settings as page_settings
 from harness.playground.lockstep import GRID, THUMB
 from tests.browser import free_port
-
-WAIT_S = 60  # a guard against a hung server, not a timing assertion
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import uvicorn
-
-    store = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    app = create_app(uri)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the playground server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "uri": uri, "app": app}
-    app.state.stopping.set()
-    srv.should_exit = True
-    thread.join(10)
+from tests.playground.conftest import WAIT_S
 
 
 def api(server, method: str, path: str, **kwargs) -> requests.Response:
@@ -322,8 +299,9 @@ def play_epochs(server, sid: str, epochs: int) -> dict:
     return until(server, sid, lambda b: b["frame"]["epoch"] == epochs, f"epoch {epochs}")
 
 
-def test_the_exported_file_repeats_the_session_through_harness_run(server, tmp_path):
-    from harness.run.runner import run
+def test_the_exported_file_repeats_the_session_through_harness_run(server, tmp_path, capsys):
+    """Its own "Repeat it" line, run as written: the session's seed, so the page's figures come back."""
+    from harness.cli import main
 
     settings = {"dataset": "spiral", "noise": 0.1, "features": ["x1", "x2", "sin(x1)", "sin(x2)"], "hidden": [6, 4],
                 "activation": "tanh", "init": "xavier_normal", "optimizer": "adam", "learning_rate": 0.02,
@@ -339,12 +317,15 @@ def test_the_exported_file_repeats_the_session_through_harness_run(server, tmp_p
     assert spec.training.optimizer.kwargs()["weight_decay"] == 0.001
     assert tomllib.loads(r.text)["network"]["hidden"] == [{"units": 6, "activation": "tanh"},
                                                           {"units": 4, "activation": "tanh"}]
+    command = re.search(r"Repeat it: harness (run \S+ .*?) \(or torch\)", r.text).group(1).split()
+    assert command[:2] == ["run", "playground-spiral.toml"]
+    capsys.readouterr()
     for engine in ("scratch", "torch"):
-        result = run(spec, engine, 7)
-        page = frame["engines"][engine]
-        assert abs(result.final["test_loss"] - page["test_loss"]) < 1e-9
-        assert result.final["test_accuracy"] == page["test_metric"]
-        assert abs(result.epochs[-1].train_loss - page["train_loss"]) < 1e-9
+        argv = [*command[:1], str(path), *command[2:-1], engine]
+        assert main(argv) == 0
+        printed, page = capsys.readouterr().out, frame["engines"][engine]
+        assert (f"on {engine} (seed 7, " in printed and f"test accuracy {page['test_metric']:.4f}, test loss "
+                f"{page['test_loss']:.4g}" in printed and "over 6 epochs" in printed), printed
 
 
 def test_save_logs_the_session_as_harness_bench_does_and_matches_the_page(server):
