@@ -80,7 +80,7 @@ def initial_parameters(network: NetworkSpec | list[int], init: str | None = None
     for i, (layer, shape) in enumerate(zip(layers, shapes(input_shape, layers), strict=False)):
         drawn = {**layer.kind.initial_parameters(layer, shape, rng, draw, INITIALIZERS),
                  **layer.kind.initial_state(layer, shape)}
-        params.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype) for name, a in drawn.items()})
+        params.update({f"layers.{i}.{name}": np.array(a, dtype=dtype, order="C") for name, a in drawn.items()})
     return params
 
 
@@ -90,6 +90,6 @@ def initial_state(network: NetworkSpec, dtype: str | np.dtype = "float32") -> di
     alone starts its state from."""
     out = {}
     for i, (layer, shape) in enumerate(zip(network.all_layers, network.shapes, strict=False)):
-        out.update({f"layers.{i}.{name}": np.ascontiguousarray(a, dtype=dtype)
+        out.update({f"layers.{i}.{name}": np.array(a, dtype=dtype, order="C")
                     for name, a in layer.kind.initial_state(layer, shape).items()})
     return out

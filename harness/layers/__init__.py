@@ -31,6 +31,7 @@ from harness.layers.base import (
     WeightAndBias,
     setting_to_plain,
 )
+from harness.layers.batchnorm import BatchNorm
 from harness.layers.conv2d import Conv2d
 from harness.layers.flatten import Flatten
 from harness.layers.gru import GRU
@@ -41,7 +42,8 @@ from harness.layers.recurrent import Recurrent
 from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
-KINDS: dict[str, type[Kind]] = {k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten)} | RECURRENT
+KINDS: dict[str, type[Kind]] = {
+    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm)} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
            "Conv2d", "Draw", "Flatten", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape",

@@ -72,11 +72,12 @@ class LayerSpec:
 @dataclass(frozen=True)
 class Key:
     """A key of a layer kind: "int" (>= minimum), "pair" (an int or [h, w], each >= minimum),
-    "bool", or "choice" (one of `choices`)."""
+    "float" (a number above minimum, at most maximum), "bool", or "choice" (one of `choices`)."""
 
     form: str
     default: Any = None  # None: required, or (for "same_as") taken from another key
     minimum: int = 1
+    maximum: float = float("inf")  # a "float" key's largest value
     same_as: str | None = None  # the default is this other key's value (pooling stride = kernel)
     choices: tuple[str, ...] = ()
 

@@ -170,7 +170,7 @@ class Walk:
                 raise Refused(f"node {layer.node}: its {key} {value!r} must be at least {k.minimum}")
         spec = layer.spec()
         try:
-            need = spec.param_shapes(self.shape)
+            need = {**spec.param_shapes(self.shape), **spec.state_shapes(self.shape)}
             out = spec.out_shape(self.shape)
         except ShapeError as e:
             raise Refused(f"node {layer.node} on input {list(self.shape)}: {e}") from None

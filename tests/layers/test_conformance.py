@@ -72,11 +72,15 @@ EXAMPLES: dict[str, Example] = {
                                            "return_sequences": True})),
     "lstm": Example((5, 2), (PRE_SEQUENCE, {"type": "lstm", "units": 4})),
     "gru": Example((5, 2), (PRE_SEQUENCE, {"type": "gru", "units": 4, "return_sequences": True})),
-}
+    "batchnorm": Example(IMAGE, (PRE_IMAGE, {"type": "batchnorm", "momentum": 0.3, "activation": "relu"},
+                                 {"type": "flatten"})),
+    "batchnorm flat": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"},
+                                     {"type": "batchnorm", "eps": 2 ** -10, "affine": False})),
+}  # a name's first word is the kind; a second names one more example of it
 
 
-def experiment(kind: str) -> spec.ExperimentSpec:
-    e = EXAMPLES[kind]
+def experiment(name: str) -> spec.ExperimentSpec:
+    e = EXAMPLES[name]
     return spec.from_dict({
         "data": {"dataset": "xor"},
         "network": {"input_shape": list(e.input_shape), "layers": list(e.layers), "outputs": 3,
@@ -93,9 +97,10 @@ def batch(s: spec.ExperimentSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def test_the_examples_are_the_kinds_of_the_table():
-    assert set(EXAMPLES) == set(KINDS)
-    for kind in KINDS:
-        assert [layer.type for layer in experiment(kind).network.layers].count(kind) >= 1, kind
+    assert {name.split()[0] for name in EXAMPLES} == set(KINDS)
+    for name in EXAMPLES:
+        kind = name.split()[0]
+        assert [layer.type for layer in experiment(name).network.layers].count(kind) >= 1, name
 
 
 def test_each_kind_does_to_the_time_axis_what_it_says():
@@ -140,6 +145,16 @@ def test_parameters_and_state_agree_after_20_training_steps(kind):
     s = experiment(kind)
     x, y = batch(s, 20, seed=1)
     check_trajectory(s, 0, x, y, steps=20, batch=5, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_evaluation_mode_agrees_after_training_steps(kind):
+    s = experiment(kind)
+    scratch, reference = both_engines(s, 0)
+    x, y = batch(s, 20, seed=3)
+    for engine in (scratch, reference):
+        engine.train_epoch(x, y, [np.arange(0, 10), np.arange(10, 20)])
+    compare(f"{kind}: predict after training", scratch.predict(x), reference.predict(x), 1e-10)
 
 
 def exported(kind: str, where) -> tuple[Any, Any, np.ndarray]:
