@@ -1,5 +1,5 @@
-"""Non-trained state beside the parameters, proved with a kind of this test's own (no kind of the
-table has state yet): `probe` passes its input through and, in training mode only, keeps a running
+"""Non-trained state beside the parameters, proved with a kind of this test's own (simpler
+than batchnorm's): `probe` passes its input through and, in training mode only, keeps a running
 mean of it in a buffer `running_mean`, as batch normalisation keeps its statistics. It is
 registered for each test into the layer table, the scratch layers and the torch modules."""
 
