@@ -39,6 +39,7 @@ class Walk:
     fresh: bool = False  # the current tensor is a layer's output, before any activation
     softplus: fusions.Softplus = field(default_factory=fusions.Softplus)
     labels: tuple[str, ...] | None = None  # the current tensor's axes when not batch first
+    tail: Any = None  # the last layer's check of the node that completes it (interface.Layer.tail)
 
     def __post_init__(self) -> None:
         g = self.graph
@@ -113,6 +114,14 @@ class Walk:
             return
         if data != [self.current]:
             raise Refused(f"node {describe(node)} is not part of a plain chain of layers (it reads {data})")
+        if self.tail is not None:  # the node that completes the last layer, which its reader checks
+            tail, self.tail = self.tail, None
+            try:
+                tail(node, a, self)
+            except Refused as e:
+                raise Refused(f"node {describe(node)}: {e}") from None
+            self._advance(node.output[0])
+            return
         for layout in LAYOUTS:
             try:
                 labels = layout.follow(node, op, a, self)
@@ -155,6 +164,7 @@ class Walk:
             return
         layer.node = describe(node)
         self._add(layer)
+        self.tail = layer.tail
         if layer.labels is not None:  # the chain goes on from the output the reader names, with its axes
             self.labels = layer.labels
             self._advance(layer.output)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from harness.layers import LayerSpec
-from harness.reference.layers import avgpool2d, conv2d, flatten, gru, linear, lstm, maxpool2d, rnn
+from harness.reference.layers import avgpool2d, conv2d, flatten, globalavgpool2d, gru, linear, lstm, maxpool2d, rnn
 
 # layer kind -> its torch module, from the layer's spec, its input shape and the dtype
 LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]] = {
@@ -21,4 +21,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "rnn": rnn.module,
     "lstm": lstm.module,
     "gru": gru.module,
+    "globalavgpool2d": globalavgpool2d.module,
 }
