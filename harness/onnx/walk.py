@@ -3,7 +3,8 @@
 Each node on the chain is, in order: a constant or a step of a shape program (folding.py); part
 of torch's Softplus pattern (fusions.py); a layout op around a layer whose tensors are not batch
 first (`LAYOUTS`); a layer, read by the reader registered for its ONNX op (`READERS`; a
-reader may find the node is no layer but a new shape of the samples: `Reshaped`); a bias Add or
+reader may find the node is no layer but a new shape of the samples: `Reshaped`), or the node right
+after a layer that its reader says completes it (`Layer.tail`: the Flatten after a GlobalAveragePool); a bias Add or
 an activation folded into the layer before it (fusions.py); or an Identity. Anything else, or a
 node that reads off the chain (a branch), is refused naming the node. The walk names no layer
 kind: what a kind needs, its reader says (harness/onnx/layers/).
