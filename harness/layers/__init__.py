@@ -34,6 +34,7 @@ from harness.layers.base import (
 from harness.layers.batchnorm import BatchNorm
 from harness.layers.conv2d import Conv2d
 from harness.layers.flatten import Flatten
+from harness.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.layers.gru import GRU
 from harness.layers.linear import Linear
 from harness.layers.lstm import LSTM
@@ -43,11 +44,12 @@ from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {
-    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm)} | RECURRENT
+    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d)} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
-           "Conv2d", "Draw", "Flatten", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape",
-           "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops"]
+           "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d",
+           "Recurrent", "Shape", "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain",
+           "shapes", "train_flops"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -29,7 +29,8 @@ class Layer:
     """A layer read off the graph: its kind, settings, tensors (a bias of None may still come
     from an Add), the node that made it, and its activation once one follows. `channel_axis` is
     the axis of its output (per sample) that a bias Add after it runs along; a recurrent node also
-    says which of its outputs the chain goes on from, and that tensor's axes."""
+    says which of its outputs the chain goes on from, and that tensor's axes; a layer whose node
+leaves its output in another shape than the table's says how the next node must reshape it."""
 
     type: str
     settings: dict[str, Any]
@@ -39,6 +40,9 @@ class Layer:
     output: str = ""  # the node's output the chain goes on from, when not its first
     labels: tuple[str, ...] | None = None  # that output's axes, when not batch first
     channel_axis: int = -1
+    # the check of the next node on the chain where it is part of this layer (a reshape that brings
+    # the node's output to the table's shape: GlobalAveragePool's [N, C, 1, 1] to [N, C]); raises Refused
+    tail: Callable[[Any, dict[str, Any], Chain], None] | None = None
 
     def spec(self) -> LayerSpec:
         keys = KINDS[self.type].keys

@@ -3,6 +3,7 @@
 `read_network` walks the graph as one chain from its input to its output (walk.py). What it reads:
 - layers, by the readers of harness/onnx/layers/ (ONNX op -> layer kind and reader): Gemm, MatMul
   (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
+  GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
   Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
   fixed batch), and RNN, LSTM and GRU with the layout ops around them;
 - a Reshape that keeps each sample's shape (torch's `x.reshape(-1, 28, 28)` of data already so),

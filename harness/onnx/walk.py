@@ -3,7 +3,8 @@
 Each node on the chain is, in order: a constant or a step of a shape program (folding.py); part
 of torch's Softplus pattern (fusions.py); a layout op around a layer whose tensors are not batch
 first (`LAYOUTS`); a layer, read by the reader registered for its ONNX op (`READERS`; a
-reader may find the node is no layer but a new shape of the samples: `Reshaped`); a bias Add or
+reader may find the node is no layer but a new shape of the samples: `Reshaped`), or the node right
+after a layer that its reader says completes it (`Layer.tail`: the Flatten after a GlobalAveragePool); a bias Add or
 an activation folded into the layer before it (fusions.py); or an Identity. Anything else, or a
 node that reads off the chain (a branch), is refused naming the node. The walk names no layer
 kind: what a kind needs, its reader says (harness/onnx/layers/).
@@ -39,6 +40,7 @@ class Walk:
     fresh: bool = False  # the current tensor is a layer's output, before any activation
     softplus: fusions.Softplus = field(default_factory=fusions.Softplus)
     labels: tuple[str, ...] | None = None  # the current tensor's axes when not batch first
+    tail: Any = None  # the last layer's check of the node that completes it (interface.Layer.tail)
 
     def __post_init__(self) -> None:
         g = self.graph
@@ -113,6 +115,14 @@ class Walk:
             return
         if data != [self.current]:
             raise Refused(f"node {describe(node)} is not part of a plain chain of layers (it reads {data})")
+        if self.tail is not None:  # the node that completes the last layer, which its reader checks
+            tail, self.tail = self.tail, None
+            try:
+                tail(node, a, self)
+            except Refused as e:
+                raise Refused(f"node {describe(node)}: {e}") from None
+            self._advance(node.output[0])
+            return
         for layout in LAYOUTS:
             try:
                 labels = layout.follow(node, op, a, self)
@@ -155,6 +165,7 @@ class Walk:
             return
         layer.node = describe(node)
         self._add(layer)
+        self.tail = layer.tail
         if layer.labels is not None:  # the chain goes on from the output the reader names, with its axes
             self.labels = layer.labels
             self._advance(layer.output)

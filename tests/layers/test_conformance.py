@@ -68,6 +68,7 @@ EXAMPLES: dict[str, Example] = {
     "avgpool2d": Example(IMAGE, (PRE_IMAGE, {"type": "avgpool2d", "kernel": 3, "stride": 2, "padding": 1},
                                  {"type": "flatten"})),
     "flatten": Example(IMAGE, (PRE_IMAGE, {"type": "flatten"})),
+    "globalavgpool2d": Example(IMAGE, (PRE_IMAGE, {"type": "globalavgpool2d"})),
     "rnn": Example((5, 2), (PRE_SEQUENCE, {"type": "rnn", "units": 4, "activation": "relu",
                                            "return_sequences": True})),
     "lstm": Example((5, 2), (PRE_SEQUENCE, {"type": "lstm", "units": 4})),

@@ -9,13 +9,26 @@ gate orders and the layout ops around a recurrent node, `LAYOUTS`).
 from __future__ import annotations
 
 from harness.onnx.interface import Layout, Reader, Writer
-from harness.onnx.layers import avgpool2d, batchnorm, conv2d, flatten, gru, linear, lstm, maxpool2d, recurrent, rnn
+from harness.onnx.layers import (
+    avgpool2d,
+    batchnorm,
+    conv2d,
+    flatten,
+    globalavgpool2d,
+    gru,
+    linear,
+    lstm,
+    maxpool2d,
+    recurrent,
+    rnn,
+)
 
 # layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/layers/test_registries.py)
 WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write,
+    "globalavgpool2d": globalavgpool2d.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -29,6 +42,7 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("lstm", read) for op, read in lstm.READERS.items()},
     **{op: ("gru", read) for op, read in gru.READERS.items()},
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
+    **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
 }
 IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}  # ONNX op -> layer kind
 

@@ -9,7 +9,18 @@ import torch
 from torch import nn
 
 from harness.layers import LayerSpec
-from harness.reference.layers import avgpool2d, batchnorm, conv2d, flatten, gru, linear, lstm, maxpool2d, rnn
+from harness.reference.layers import (
+                                     avgpool2d,
+                                     batchnorm,
+                                     conv2d,
+                                     flatten,
+                                     globalavgpool2d,
+                                     gru,
+                                     linear,
+                                     lstm,
+                                     maxpool2d,
+                                     rnn,
+)
 
 # layer kind -> its torch module, from the layer's spec, its input shape and the dtype
 LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.Module]] = {
@@ -22,4 +33,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "lstm": lstm.module,
     "gru": gru.module,
     "batchnorm": batchnorm.module,
+    "globalavgpool2d": globalavgpool2d.module,
 }
