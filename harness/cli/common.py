@@ -63,6 +63,15 @@ def add_busy_threshold(p: argparse.ArgumentParser) -> None:
                         f"of the usable cores, in percent (default {BUSY_THRESHOLD * 100:g})")
 
 
+def add_noise_threshold(p: argparse.ArgumentParser, verdict: str) -> None:
+    """`--threshold`, the noise threshold of `harness.stats`; `verdict` says what clearing it decides."""
+    from harness.stats import THRESHOLD
+
+    p.add_argument("--threshold", type=share_percent, default=THRESHOLD, metavar="PERCENT",
+                   help=f"noise threshold: {verdict} only when its 95%% interval clears 1 ± this, in percent "
+                        f"(default {THRESHOLD * 100:g})")
+
+
 def add_tracking_uri(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 

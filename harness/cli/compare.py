@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_tracking_uri, share_percent
-from harness.stats import THRESHOLD
+from harness.cli.common import add_noise_threshold, add_tracking_uri
 
 NAME = "compare"
 HELP = "two benches or two perf runs side by side: B against A, with intervals"
@@ -20,9 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                         "that commit: a branch, tag or hash)")
     p.add_argument("--kind", choices=["bench", "perf"],
                    help="what git:REV names when neither side is an id (default: bench)")
-    p.add_argument("--threshold", type=share_percent, default=THRESHOLD, metavar="PERCENT",
-                   help="noise threshold: a ratio is a difference only when its 95%% interval clears 1 ± this, "
-                        f"in percent (default {THRESHOLD * 100:g})")
+    add_noise_threshold(p, "a ratio is a difference")
     add_tracking_uri(p)
 
 

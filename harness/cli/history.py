@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_tracking_uri, share_percent
-from harness.stats import THRESHOLD
+from harness.cli.common import add_noise_threshold, add_tracking_uri
 
 NAME = "history"
 HELP = "every figure in the store across commits, its steps flagged: tables and plots"
@@ -21,9 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only this figure, or those a shell pattern matches (train_sps.*, xor.*.steady_epoch_s)")
     p.add_argument("--out", default="results/history", help="folder for the plots and history.md "
                                                             "(default: results/history)")
-    p.add_argument("--threshold", type=share_percent, default=THRESHOLD, metavar="PERCENT",
-                   help="noise threshold: a step is flagged only when its 95%% interval clears 1 ± this, in "
-                        f"percent (default {THRESHOLD * 100:g})")
+    add_noise_threshold(p, "a step is flagged")
     add_tracking_uri(p)
 
 
