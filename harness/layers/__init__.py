@@ -17,6 +17,7 @@ sequences, `(channels, height, width)` for images.
 
 from __future__ import annotations
 
+from harness.layers.add import Add
 from harness.layers.avgpool2d import AvgPool2d
 from harness.layers.base import (
     IDENTITY,
@@ -32,9 +33,11 @@ from harness.layers.base import (
     setting_to_plain,
 )
 from harness.layers.batchnorm import BatchNorm
+from harness.layers.concat import Concat
 from harness.layers.conv2d import Conv2d
 from harness.layers.flatten import Flatten
 from harness.layers.globalavgpool2d import GlobalAvgPool2d
+from harness.layers.graph import INPUT, NO_SOURCE, Wiring, WiringError, wire
 from harness.layers.gru import GRU
 from harness.layers.linear import Linear
 from harness.layers.lstm import LSTM
@@ -44,28 +47,27 @@ from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {
-    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d)} | RECURRENT
+    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Add, Concat)} | RECURRENT
 
-__all__ = ["GRU", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
+__all__ = ["GRU", "Add", "Concat", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
            "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d",
-           "Recurrent", "Shape", "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain",
-           "shapes", "train_flops"]
+           "INPUT", "NO_SOURCE", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain",
+           "shapes", "train_flops", "wire", "Wiring", "WiringError"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:
     return LayerSpec("linear", (("units", units),), activation)
 
 
-def shapes(input_shape: Shape, layers: tuple[LayerSpec, ...]) -> list[Shape]:
-    """The shape after each layer, the input's first: len(layers) + 1 shapes. Raises ShapeError
-    naming the layer index where one does not fit."""
-    out = [tuple(input_shape)]
-    for i, layer in enumerate(layers):
-        try:
-            out.append(tuple(layer.out_shape(out[-1])))
-        except ShapeError as e:
-            raise ShapeError(f"layer {i} ({layer.type}): {e}") from None
-    return out
+def shapes(input_shape: Shape, layers: tuple[LayerSpec, ...]) -> list:
+    """What each layer is given (a shape; a tuple of shapes for a merging kind), then the last
+    layer's output: len(layers) + 1 entries; for a chain, the shape after each layer, the input's
+    first. Raises ShapeError naming the layer index where one does not fit."""
+    try:
+        w = wire(input_shape, layers)
+    except WiringError as e:
+        raise ShapeError(f"layer {e.layer} ({layers[e.layer].type}): {e}") from None
+    return [*w.inputs, w.outputs[-1]]
 
 
 def forward_flops(input_shape: Shape, layers: tuple[LayerSpec, ...]) -> int:

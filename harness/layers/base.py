@@ -39,11 +39,15 @@ IDENTITY = ActivationSpec("identity")
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: its kind, every key of the kind (defaults filled in; pairs as (h, w)), its activation."""
+    """One layer: its kind, every key of the kind (defaults filled in; pairs as (h, w)), its activation;
+    the name later layers may take its output by, and the names of the outputs it takes (`from`;
+    none: the layer before it's). graph.py wires them."""
 
     type: str
     settings: tuple[tuple[str, Any], ...] = ()
     activation: ActivationSpec = IDENTITY
+    name: str = ""
+    inputs: tuple[str, ...] = ()
 
     def get(self, key: str) -> Any:
         return dict(self.settings)[key]
@@ -88,12 +92,14 @@ MAX_UNITS = 1 << 20  # past a million units a layer's weights cannot fit in memo
 class Kind:
     """Base of a layer kind: everything about it, for every engine. `keys` are its settings;
     `activation` says whether it takes one; `dense` that it is the layer the `hidden` shorthand
-    of an experiment file writes."""
+    of an experiment file writes; `merges` that it takes two or more inputs (`add`, `concat`), its
+    methods' `in_shape` then being the tuple of their shapes."""
 
     name: ClassVar[str]
     keys: ClassVar[dict[str, Key]] = {}
     activation: ClassVar[bool] = False
     dense: ClassVar[bool] = False
+    merges: ClassVar[bool] = False
 
     @classmethod
     def out_shape(cls, s: LayerSpec, in_shape: Shape) -> Shape:

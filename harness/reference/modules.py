@@ -38,27 +38,39 @@ def layer_modules(spec: NetworkSpec, dtype: torch.dtype) -> list[tuple[nn.Module
 
 class Net(nn.Module):
     """The layers named `layers.i` (torch's state-dict names, as the scratch engine names them),
-    each followed by its activation in `acts.i`.
+    each followed by its activation in `acts.i`, in a chain or wired as the spec says (each layer
+    given the outputs its `from` names; autograd adds up the gradients where an output feeds two).
 
     `forward` returns logits when the loss is computed from them (sigmoid + bce,
     softmax + cross_entropy) and the output activation otherwise; `predict` always
     applies the output activation.
     """
 
-    def __init__(self, spec: NetworkSpec, dtype: torch.dtype, logits_out: bool) -> None:
+    def __init__(self, spec: NetworkSpec, dtype: torch.dtype, logits_out: bool, seed: int = 0) -> None:
         super().__init__()
         modules = layer_modules(spec, dtype)
         self.layers = nn.ModuleList(layer for layer, _ in modules)
         self.acts = nn.ModuleList(act for _, act in modules)
         self.logits_out = logits_out
+        # a graph: the outputs each layer takes (-1: the input); a chain runs as a plain loop
+        self.sources = None if spec.is_chain else spec.wiring.sources
+        for i, layer in enumerate(self.layers):
+            if hasattr(layer, "set_seed"):  # a layer drawing masks draws the scratch engine's
+                layer.set_seed(seed, i)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
-        for i, (layer, act) in enumerate(zip(self.layers, self.acts, strict=True)):
-            x = layer(x)
-            if i < last or not self.logits_out:
-                x = act(x)
-        return x
+        if self.sources is None:
+            for i, (layer, act) in enumerate(zip(self.layers, self.acts, strict=True)):
+                x = layer(x)
+                if i < last or not self.logits_out:
+                    x = act(x)
+            return x
+        outs: list[torch.Tensor] = []
+        for i, (layer, act, src) in enumerate(zip(self.layers, self.acts, self.sources, strict=True)):
+            h = layer(*(x if j < 0 else outs[j] for j in src))
+            outs.append(act(h) if i < last or not self.logits_out else h)
+        return outs[-1]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)

@@ -1,6 +1,6 @@
-"""A network of the layer table's kinds in a chain (dense, convolutional, pooling, recurrent; each
-followed by its activation as a layer of its own), its non-trained state beside its parameters,
-and an output head. Training (`fit`, `train_epoch`, `forward`) runs every layer in training mode,
+"""A network of the layer table's kinds (dense, convolutional, pooling, normalisation, recurrent,
+merges; each followed by its activation as a layer of its own), in a chain or wired as a graph
+(graph.py), its non-trained state beside its parameters, and an output head. Training (`fit`, `train_epoch`, `forward`) runs every layer in training mode,
 `predict` and `evaluate` in evaluation mode, where no layer updates its state.
 
 Backpropagation walks the layers in reverse. At the output it uses the fused gradient
@@ -22,6 +22,7 @@ from harness.batches import epoch_batches
 from harness.init import initial_parameters, initial_state
 from harness.metrics import get as get_metric
 from harness.scratch import activations, losses, optim
+from harness.scratch.graph import Graph
 from harness.scratch.layers import LAYERS, ActivationLayer, Layer
 from harness.spec import NetworkSpec, OptimizerSpec
 
@@ -48,18 +49,22 @@ class Network:
         self.dtype = np.dtype(dtype)
         if params is None:
             params = initial_parameters(spec, seed=seed, dtype=self.dtype)
-        self.layers: list[Layer] = []
+        self.layers: list[Layer] = []  # every layer in order, each activation a layer after its own
+        nodes: list[list[Layer]] = []  # per layer of the spec: its layer and its activation's
         owned: list[tuple[str, Layer]] = []  # (name prefix, layer) of the layers with parameters or state
         table_layers = spec.all_layers
         for i, (layer_spec, shape) in enumerate(zip(table_layers, spec.shapes, strict=False)):
             layer = LAYERS[layer_spec.type](layer_spec, shape, self.dtype)
-            self.layers.append(layer)
+            layer.set_seed(seed, i)  # a layer drawing masks draws them from the seed, its index and its step
+            nodes.append([layer])
             if layer.param_shapes() or layer.state_shapes():
                 owned.append((f"layers.{i}", layer))
             act = layer_spec.activation
             if i < len(table_layers) - 1 and layer_spec.kind.activation and act.name != "identity":
-                self.layers.append(ActivationLayer(activations.get(act.name, **act.kwargs()), layer_spec,
-                                                   layer.out_shape, self.dtype))
+                nodes[-1].append(ActivationLayer(activations.get(act.name, **act.kwargs()), layer_spec,
+                                                 layer.out_shape, self.dtype))
+            self.layers.extend(nodes[-1])
+        self._graph = None if spec.is_chain else Graph(spec.wiring, nodes)
         self.output = activations.get(spec.output_activation.name, **spec.output_activation.kwargs())
         shapes = {f"{prefix}.{name}": shape for prefix, layer in owned for name, shape in layer.param_shapes().items()}
         state_shapes = {f"{prefix}.{name}": shape for prefix, layer in owned
@@ -119,8 +124,11 @@ class Network:
     def _through(self, x: np.ndarray, training: bool, head: bool = True) -> np.ndarray:
         """Every layer on a batch; the output activation too unless `head` is false. An output per
         time step (N, T, K) goes through the head as N·T rows of K."""
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        if self._graph is not None:
+            x = self._graph.forward(x, training)
+        else:
+            for layer in self.layers:
+                x = layer.forward(x, training)
         rows = x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
         h = self._head(len(rows), training)
         if training:
@@ -141,6 +149,9 @@ class Network:
             value = loss.value(a, y)
             self.output.backward(z, a, loss.grad(a, y), out=h.g)
         g = h.g.reshape(shape)
+        if self._graph is not None:
+            self._graph.backward(g)
+            return value
         first = self._first_weighted
         for i in range(len(self.layers) - 1, first - 1, -1):  # below the first weights nothing learns
             g = self.layers[i].backward(g, need_dx=i > first)

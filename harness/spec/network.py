@@ -8,12 +8,14 @@ that every layer takes the shape the one before it gives.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from harness import layers as table
 from harness.errors import SpecError
-from harness.layers import IDENTITY, ActivationSpec, LayerSpec, ShapeError
+from harness.layers import IDENTITY, INPUT, ActivationSpec, LayerSpec, ShapeError, Wiring, WiringError
 from harness.spec.tables import REQUIRED, Table, fail, name_in, positive, typed
 
 MAX_WIDTH = 1 << 20  # units, inputs, outputs: past a million the weight matrices cannot fit in memory
@@ -38,10 +40,23 @@ class NetworkSpec:
         """Every layer, the output layer last; parameter names count in this list (`layers.i.weight`)."""
         return (*self.layers, table.linear(self.outputs, self.output_activation))
 
+    @cached_property
+    def wiring(self) -> Wiring:
+        """Which outputs every layer takes and the shapes on each edge (`harness.layers.graph`)."""
+        return table.wire(self.input_shape, self.all_layers)
+
     @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        """The shape of one sample before every layer and after the last."""
-        return table.shapes(self.input_shape, self.all_layers)
+    def shapes(self) -> list:
+        """What each layer is given (one sample's shape; a tuple of shapes for a layer that merges
+        several), then the shape the output layer makes. For a chain: the shape before every layer
+        and after the last."""
+        w = self.wiring
+        return [*w.inputs, w.outputs[-1]]
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer takes the output of the one before it (no `from`)."""
+        return not any(layer.inputs for layer in self.layers)
 
     @property
     def inputs(self) -> int:
@@ -51,7 +66,8 @@ class NetworkSpec:
     @property
     def is_dense(self) -> bool:
         """Flat input and linear layers only: what `inputs` + `hidden` can write."""
-        return len(self.input_shape) == 1 and all(layer.kind.dense for layer in self.layers)
+        return len(self.input_shape) == 1 and all(layer.kind.dense and not layer.name and not layer.inputs
+                                                  for layer in self.layers)
 
     @property
     def hidden(self) -> tuple[LayerSpec, ...]:
@@ -76,7 +92,13 @@ class NetworkSpec:
 
 
 def _describe_layer(layer: LayerSpec) -> str:
-    return layer.kind.describe(layer)
+    """The kind's line, then where the layer takes its input from and the name it gives its output."""
+    parts = [layer.kind.describe(layer)]
+    if layer.inputs:
+        parts.append(f"<- {'+'.join(layer.inputs)}")
+    if layer.name:
+        parts.append(f"as {layer.name}")
+    return " ".join(parts)
 
 
 def _activation(t: Table, key: str, reg, hidden: bool, default: Any = REQUIRED) -> ActivationSpec:
@@ -171,8 +193,20 @@ def _layer(t: Table, reg) -> LayerSpec:
             settings[key] = _pair(t, key, default, k.minimum)
     activation = (_activation(t, "activation", reg, hidden=True, default={"name": "identity"})
                   if kind.activation else IDENTITY)
+    name = t.get("name", str, "", check=lambda v: bool(NAME.fullmatch(v)) and v != INPUT,
+                 allowed=f"must be 1 to 64 letters, digits, '_' or '-', starting with a letter, and not {INPUT!r} "
+                         "(the network's input)")
+    sources = t.get("from", (str, list), [])
+    sources = [sources] if isinstance(sources, str) else sources
+    for i, source in enumerate(sources):
+        typed(source, str, t.key(f"from.{i}"))
+    if "from" in t.raw and not sources:
+        fail(t.key("from"), sources, "must name at least one earlier layer (or 'input')")
     t.done()
-    return LayerSpec(kind.name, tuple(settings.items()), activation)
+    return LayerSpec(kind.name, tuple(settings.items()), activation, name, tuple(sources))
+
+
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # a layer's name, as `from` refers to it
 
 
 def _choice(t: Table, key: str, default: str, choices: tuple[str, ...]) -> str:
@@ -195,23 +229,34 @@ def _pair(t: Table, key: str, default: Any, minimum: int) -> tuple[int, int]:
 
 
 def _check_shapes(spec: NetworkSpec, t: Table) -> None:
-    """Every layer must take the shape the one before it gives, and none may make an empty output."""
+    """Every layer must take what its sources give (the layer before it, or those `from` names),
+    every output must be used, and no layer may make an empty or oversized output."""
     where = "layers" if not spec.is_dense or "layers" in t.raw else "hidden"
-    shape = spec.input_shape
-    for i, layer in enumerate(spec.all_layers):
-        name = (f"the output layer (linear, outputs = {spec.outputs})" if i == len(spec.layers)
-                else f"{t.key(f'{where}.{i}')} ({layer.type})")
+
+    def name(i: int) -> str:
+        layer = spec.all_layers[i]
+        return (f"the output layer (linear, outputs = {spec.outputs})" if i == len(spec.layers)
+                else f"{t.key(f'{where}.{i}')} ({layer.type}{', ' + repr(layer.name) if layer.name else ''})")
+
+    try:
+        wiring = spec.wiring
+    except WiringError as e:
+        raise SpecError(f"{name(e.layer)}{' ' if str(e).startswith('on ') else ': '}{e}") from None
+    for i, (layer, given, out) in enumerate(zip(spec.all_layers, wiring.inputs, wiring.outputs, strict=True)):
         try:
-            params = layer.param_shapes(shape)
-            out = layer.out_shape(shape)
+            params = layer.param_shapes(given)
         except ShapeError as e:
-            raise SpecError(f"{name} on input {list(shape)}: {e}") from None
+            raise SpecError(f"{name(i)} on input {_shown(given)}: {e}") from None
         if any(math.prod(p) > MAX_PARAMS for p in params.values()):
-            raise SpecError(f"{name} on input {list(shape)}: more than {MAX_PARAMS:,} parameters")
+            raise SpecError(f"{name(i)} on input {_shown(given)}: more than {MAX_PARAMS:,} parameters")
         if math.prod(out) > MAX_SAMPLE:
-            raise SpecError(f"{name} on input {list(shape)}: makes {math.prod(out):,} values per sample; "
+            raise SpecError(f"{name(i)} on input {_shown(given)}: makes {math.prod(out):,} values per sample; "
                             f"at most {MAX_SAMPLE:,} are allowed")
-        shape = out
+
+
+def _shown(given: Any) -> str:
+    """A layer's input as a message shows it: [1, 28, 28], or [16, 28, 28] + [16, 28, 28] for a merge."""
+    return " + ".join(str(list(x)) for x in given) if given and isinstance(given[0], tuple) else str(list(given))
 
 
 def plain_network(net: NetworkSpec) -> dict[str, Any]:
@@ -225,7 +270,9 @@ def plain_network(net: NetworkSpec) -> dict[str, Any]:
         out["input_shape"] = list(net.input_shape)
         out["outputs"] = net.outputs
         out["layers"] = [{"type": layer.type, **{k: table.setting_to_plain(v) for k, v in layer.settings},
-                          **({"activation": _plain_activation(layer.activation)} if layer.kind.activation else {})}
+                          **({"activation": _plain_activation(layer.activation)} if layer.kind.activation else {}),
+                          **({"name": layer.name} if layer.name else {}),
+                          **({"from": list(layer.inputs)} if layer.inputs else {})}
                          for layer in net.layers]
     out["output_activation"] = _plain_activation(net.output_activation)
     out["init"] = net.init

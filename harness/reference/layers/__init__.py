@@ -10,8 +10,10 @@ from torch import nn
 
 from harness.layers import LayerSpec
 from harness.reference.layers import (
+                                     add,
                                      avgpool2d,
                                      batchnorm,
+                                     concat,
                                      conv2d,
                                      flatten,
                                      globalavgpool2d,
@@ -34,4 +36,6 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "gru": gru.module,
     "batchnorm": batchnorm.module,
     "globalavgpool2d": globalavgpool2d.module,
+    "add": add.module,
+    "concat": concat.module,
 }

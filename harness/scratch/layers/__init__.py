@@ -5,9 +5,11 @@ own (window.py for pooling, recurrent.py for the recurrent layers)."""
 from __future__ import annotations
 
 from harness.scratch.layers.activation import ActivationLayer
+from harness.scratch.layers.add import Add
 from harness.scratch.layers.avgpool2d import AvgPool2d
 from harness.scratch.layers.base import Layer
 from harness.scratch.layers.batchnorm import BatchNorm
+from harness.scratch.layers.concat import Concat
 from harness.scratch.layers.conv2d import Conv2d
 from harness.scratch.layers.flatten import Flatten
 from harness.scratch.layers.globalavgpool2d import GlobalAvgPool2d
@@ -18,8 +20,8 @@ from harness.scratch.layers.maxpool2d import MaxPool2d
 from harness.scratch.layers.rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d)
+    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Add, Concat)
 }
 
-__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten",
+__all__ = ["GRU", "Add", "Concat", "LAYERS", "LSTM", "RNN", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten",
            "GlobalAvgPool2d", "Layer", "MaxPool2d"]

@@ -9,7 +9,9 @@ is never optimised.
 - `forward(x, training)` keeps exactly what its own `backward` needs (only when training);
   in training mode it may update its state, in evaluation mode it only reads it;
 - `backward(dy, need_dx)` writes the parameter gradients into the bound views and returns
-  dL/dx (None when `need_dx` is false: the first layer's input is data);
+  dL/dx (None when `need_dx` is false: the first layer's input is data); a kind that merges
+  (`add`, `concat`) takes a list of inputs and returns a list of gradients, no two of them one
+  array;
 - results live in the layer's own buffers, one set per batch size and mode, valid until the
   layer's next call of the same size and mode. An activation layer may overwrite the output
   of the layer before it, and the gradient it is given, in place; so no other layer's
@@ -53,6 +55,10 @@ class Layer:
              state: dict[str, np.ndarray] | None = None) -> None:
         """Take views into the network's flat parameter, gradient and state buffers, by name."""
         self.params, self.grads, self.state = params, grads, state or {}
+
+    def set_seed(self, seed: int, index: int) -> None:
+        """The network's seed and this layer's index in its spec: what a layer drawing random masks
+        (dropout) draws them from, with its step; the others ignore it."""
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         raise NotImplementedError
