@@ -1,6 +1,6 @@
 """The contract both engines implement, the registry that names them, and their shared setup.
 
-An engine is built from `(NetworkSpec, TrainingSpec, initial parameters)`; the dtype,
+An engine is built from `(NetworkSpec, TrainingSpec, initial parameters, seed)`; the dtype,
 loss and optimizer come from the training spec. The runner and the tests hold engines
 only through this contract and never ask which one they have.
 """
@@ -25,7 +25,10 @@ __all__ = ["ENGINE_NAMES", "Engine", "engine_class", "epoch_batches", "pin_threa
 class Engine(Protocol):
     name: str
 
-    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray]) -> None: ...
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray],
+                 seed: int = 0) -> None:
+        """`seed`: the run's; a layer drawing random masks (dropout) draws them from it, its index
+        and its step, the same on both engines."""
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_indices: Iterable[np.ndarray]) -> float:
         """Train on the batches (index arrays into x, y) in order; the sample-weighted mean loss."""

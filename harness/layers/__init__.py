@@ -46,13 +46,13 @@ from harness.layers.recurrent import Recurrent
 from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
-KINDS: dict[str, type[Kind]] = {
-    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Add, Concat)} | RECURRENT
+KINDS: dict[str, type[Kind]] = {k.name: k for k in (
+    Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Add, Concat)} | RECURRENT
 
-__all__ = ["GRU", "Add", "Concat", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
-           "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d",
-           "INPUT", "NO_SOURCE", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain",
-           "shapes", "train_flops", "wire", "Wiring", "WiringError"]
+__all__ = ["GRU", "IDENTITY", "INPUT", "KINDS", "LSTM", "MAX_UNITS", "NO_SOURCE", "RECURRENT", "RNN", "ActivationSpec",
+           "Add", "AvgPool2d", "Concat", "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec",
+           "Linear", "MaxPool2d", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "Wiring", "WiringError",
+           "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops", "wire"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

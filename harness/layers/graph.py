@@ -93,8 +93,8 @@ def wire(input_shape: Shape, layers: tuple[LayerSpec, ...]) -> Wiring:
     for j, takers in enumerate(wiring.consumers()[:-1]):
         if not takers:
             nxt = layers[j + 1]
-            raise WiringError(j, f"its output {list(outputs[j])} goes to no layer: the next one "
-                                 f"({nxt.type}) takes from = {list(nxt.inputs)}; name this layer in a from, or remove it")
+            raise WiringError(j, f"its output {list(outputs[j])} goes to no layer: the next one ({nxt.type}) "
+                                 f"takes from = {list(nxt.inputs)}; name this layer in a from, or remove it")
     return wiring
 
 

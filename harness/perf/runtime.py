@@ -83,7 +83,7 @@ def _train_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, met
         # counted as an epoch would decay the engines' rate before the timed one
         s = specs.from_dict(spec.to_dict(), [f"training.batch_size={b}", "training.lr_decay=1.0"])
         if runtime in ENGINES:
-            e = engine_class(runtime)(s.network, s.training, inputs.initial)
+            e = engine_class(runtime)(s.network, s.training, inputs.initial, seed=inputs.seed)
             seconds, _ = _warm_and_time_epoch(inputs, b, method.warmup_share,
                                               lambda plan, e=e: e.train_epoch(inputs.x_train, inputs.y_train, plan))
             predict = e.predict
@@ -121,7 +121,7 @@ def _network_rows(runtime: str, row: str, file: str, method: Method) -> dict[str
                                                         "training.lr_decay=1.0"])
     inputs = prepare(spec, 0)
     if runtime in ENGINES:
-        e = engine_class(runtime)(spec.network, spec.training, inputs.initial)
+        e = engine_class(runtime)(spec.network, spec.training, inputs.initial, seed=inputs.seed)
         seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share,
                                                 lambda plan: e.train_epoch(inputs.x_train, inputs.y_train, plan),
                                                 share=method.network_share)
@@ -143,7 +143,7 @@ def _xor_row(runtime: str, xor_file: str, min_s: float) -> dict[str, float]:
     x = prepare(specs.load(xor_file), 0)
     plan = x.batches(0) * 500  # one step per batch: XOR's whole training set is one batch
     if runtime in ENGINES:
-        e = engine_class(runtime)(x.spec.network, x.spec.training, x.initial)
+        e = engine_class(runtime)(x.spec.network, x.spec.training, x.initial, seed=x.seed)
         e.train_epoch(x.x_train, x.y_train, plan[:XOR_WARMUP_STEPS])
         rate = _timed_window(lambda: (e.train_epoch(x.x_train, x.y_train, plan), len(plan))[1], min_s)
     else:
@@ -159,7 +159,7 @@ def _xor_row(runtime: str, xor_file: str, min_s: float) -> dict[str, float]:
 def _infer_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, model_file: str | None,
                 method: Method) -> dict[str, float]:
     if runtime in ENGINES:
-        predict = engine_class(runtime)(spec.network, spec.training, inputs.initial).predict
+        predict = engine_class(runtime)(spec.network, spec.training, inputs.initial, seed=inputs.seed).predict
     else:
         from harness.onnx.runtime import predict_onnx, session
 
@@ -186,7 +186,7 @@ def _profile(spec: specs.ExperimentSpec, inputs: RunInputs, batch: int = 64, top
     import pstats
 
     s = specs.from_dict(spec.to_dict(), [f"training.batch_size={batch}"])
-    e = engine_class("scratch")(s.network, s.training, inputs.initial)
+    e = engine_class("scratch")(s.network, s.training, inputs.initial, seed=inputs.seed)
     e.train_epoch(inputs.x_train, inputs.y_train, epoch_batches(len(inputs.x_train), batch, inputs.seed, 0)[:50])
     plan = epoch_batches(len(inputs.x_train), batch, inputs.seed, 1)
     prof = cProfile.Profile()
@@ -256,7 +256,7 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
 def export(conn, engine: str, spec: specs.ExperimentSpec, path: str) -> None:
     try:
         inputs = prepare(spec, 0)
-        e = engine_class(engine)(spec.network, spec.training, inputs.initial)
+        e = engine_class(engine)(spec.network, spec.training, inputs.initial, seed=inputs.seed)
         conn.send(("ok", str(e.export_onnx(path))))
     except BaseException as e:
         conn.send(("error", f"{type(e).__name__}: {e}"))

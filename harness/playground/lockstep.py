@@ -112,7 +112,8 @@ class Lab:
         self.limit, _ = pin_threads(threads_for(spec), ENGINES)  # kept as long as the lab
         self.inputs = prepare(spec, self.seed)
         self.metric = get_metric(spec.evaluation.metric)
-        self.engines = {name: engine_class(name)(spec.network, spec.training, self.inputs.initial)
+        self.engines = {name: engine_class(name)(spec.network, spec.training, self.inputs.initial,
+                                                 seed=self.inputs.seed)
                         for name in ENGINES}
         self.epoch = 0
         self.history: list[EpochPoint] = []

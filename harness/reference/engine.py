@@ -52,11 +52,12 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray]) -> None:
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray],
+                 seed: int = 0) -> None:
         self.network, self.training = network, training
         self.dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
-        self.model = Net(network, self.dtype, logits_out=fused_with == network.output_activation.name)
+        self.model = Net(network, self.dtype, logits_out=fused_with == network.output_activation.name, seed=seed)
         params = {**initial_state(network, training.dtype), **params}  # state left out starts at its initial values
         self.model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=training.dtype)) for k, v in params.items()})
         self.loss_fn = per_step(loss_cls())

@@ -33,8 +33,8 @@ def lockstep(inputs: RunInputs, epochs: int | None = None, threads: int = 1) -> 
     """Train scratch and torch on the same batches; after each epoch, yield how far apart they are."""
     spec = inputs.spec
     limit, _ = pin_threads(threads, ("scratch", "torch"))  # kept while the generator runs
-    scratch = engine_class("scratch")(spec.network, spec.training, inputs.initial)
-    torch_ = engine_class("torch")(spec.network, spec.training, inputs.initial)
+    scratch = engine_class("scratch")(spec.network, spec.training, inputs.initial, seed=inputs.seed)
+    torch_ = engine_class("torch")(spec.network, spec.training, inputs.initial, seed=inputs.seed)
     metric = get_metric(spec.evaluation.metric)
     for epoch in range(epochs or spec.training.epochs):
         batches = inputs.batches(epoch)

@@ -121,7 +121,7 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     n_threads = threads_for(spec, threads)
     limit, thread_info = pin_threads(n_threads, (engine,))  # kept to the end of the run
     cls = engine_class(engine)
-    model = cls(spec.network, spec.training, inputs.initial)
+    model = cls(spec.network, spec.training, inputs.initial, seed=seed)
     record = {**machine.record(), **{(f"build.{k}" if "." in k else f"version.{k}"): v
                                     for k, v in cls.versions().items()}}
     metric = get_metric(spec.evaluation.metric)

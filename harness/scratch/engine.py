@@ -16,8 +16,9 @@ from harness.spec import NetworkSpec, TrainingSpec
 class ScratchEngine:
     name = "scratch"
 
-    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray]) -> None:
-        self.net = Network(network, params, dtype=training.dtype)
+    def __init__(self, network: NetworkSpec, training: TrainingSpec, params: dict[str, np.ndarray],
+                 seed: int = 0) -> None:
+        self.net = Network(network, params, seed=seed, dtype=training.dtype)
         self.loss = losses.get(training.loss)
         self.optimizer = self.net.make_optimizer(training.optimizer)
         self.lr_decay = training.lr_decay

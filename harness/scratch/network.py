@@ -1,7 +1,8 @@
 """A network of the layer table's kinds (dense, convolutional, pooling, normalisation, recurrent,
 merges; each followed by its activation as a layer of its own), in a chain or wired as a graph
-(graph.py), its non-trained state beside its parameters, and an output head. Training (`fit`, `train_epoch`, `forward`) runs every layer in training mode,
-`predict` and `evaluate` in evaluation mode, where no layer updates its state.
+(graph.py), its non-trained state beside its parameters, and an output head. Training (`fit`,
+`train_epoch`, `forward`) runs every layer in training mode, `predict` and `evaluate` in evaluation
+mode, where no layer updates its state.
 
 Backpropagation walks the layers in reverse. At the output it uses the fused gradient
 dL/dz = (a - y)/n when the loss was derived for that output activation (sigmoid + bce,

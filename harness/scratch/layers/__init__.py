@@ -19,9 +19,8 @@ from harness.scratch.layers.lstm import LSTM
 from harness.scratch.layers.maxpool2d import MaxPool2d
 from harness.scratch.layers.rnn import RNN
 
-LAYERS: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Add, Concat)
-}
+LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (
+    Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Add, Concat)}
 
-__all__ = ["GRU", "Add", "Concat", "LAYERS", "LSTM", "RNN", "ActivationLayer", "AvgPool2d", "Conv2d", "Dense", "Flatten",
-           "GlobalAvgPool2d", "Layer", "MaxPool2d"]
+__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "AvgPool2d", "Concat", "Conv2d", "Dense",
+           "Flatten", "GlobalAvgPool2d", "Layer", "MaxPool2d"]
