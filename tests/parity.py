@@ -47,7 +47,7 @@ def both_engines(s, seed: int):
     from harness.init import initial_parameters
 
     params = initial_parameters(s.network, seed=seed, dtype=s.training.dtype)
-    return [engine_class(name)(s.network, s.training, params) for name in ("scratch", "torch")]
+    return [engine_class(name)(s.network, s.training, params, seed=seed) for name in ("scratch", "torch")]
 
 
 def check_gradients(s, seed: int, x: np.ndarray, y: np.ndarray, atol: float = 1e-9, grad_atol: float = 1e-9) -> None:
