@@ -157,3 +157,14 @@ def test_a_graph_round_trips_through_its_plain_form_and_a_chain_is_unchanged():
     assert again == s
     chain = experiment({"input_shape": [5], "layers": [{"type": "linear", "units": 4}], "outputs": 3}).network
     assert chain.is_chain and "from" not in spec.network_to_dict(chain)["hidden"][0]
+
+
+def test_a_graph_network_saves_and_loads_with_its_wiring(tmp_path):
+    from harness.scratch import Network
+
+    s = experiment(random_graph(5)).network
+    net = Network(s, seed=2, dtype="float64")
+    x, _ = batch(experiment(random_graph(5)), 4)
+    back = Network.load(net.save(tmp_path / "graph.npz"))
+    assert back.spec == s and not back.spec.is_chain
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
