@@ -22,24 +22,34 @@ class BatchNorm(Layer):
 
     kind = "batchnorm"
 
-    def _axes(self, x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The axes a channel's statistics run over, and the shape a per-channel vector broadcasts as."""
-        return (0, *range(2, x.ndim)), (1, x.shape[1], *(1,) * (x.ndim - 2))
+    def _shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """The shape a per-channel vector broadcasts as against x."""
+        return (1, x.shape[1], *(1,) * (x.ndim - 2))
+
+    @staticmethod
+    def _sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        """Σ a (or Σ a·b) per channel: over the batch and every pixel. einsum over (n, c, pixels) reads
+        the arrays once, where np.sum over axes (0, 2, 3) walks them with strides several times slower."""
+        a3 = a.reshape(len(a), a.shape[1], -1)
+        return np.einsum("ncp->c", a3) if b is None else np.einsum("ncp,ncp->c", a3, b.reshape(a3.shape))
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        axes, shape = self._axes(x)
+        shape = self._shape(x)
         eps, affine = self.spec.get("eps"), self.spec.get("affine")
+        xhat = self.buffer("xhat" if training else "xhat_eval", x.shape)
         if training:
             m = x.size // x.shape[1]
             if m < 2:
                 raise SpecError("batchnorm needs more than one value per channel when training; a batch of one "
                                 "sample of flat input has one: use a batch_size of 2 or more")
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            mean = self._sum(x) / m
+            np.subtract(x, mean.reshape(shape), out=xhat)
+            var = self._sum(xhat, xhat) / m  # biased, from the centred values (as np.var computes it)
             self._update_running(mean, var * (m / (m - 1)))
         else:
             mean, var = self.state["running_mean"], self.state["running_var"]
+            np.subtract(x, mean.reshape(shape), out=xhat)
         inv = 1 / np.sqrt(var + eps)
-        xhat = np.subtract(x, mean.reshape(shape), out=self.buffer("xhat" if training else "xhat_eval", x.shape))
         xhat *= inv.reshape(shape)
         y = self.buffer("y" if training else "y_eval", x.shape)
         if affine:
@@ -60,17 +70,17 @@ class BatchNorm(Layer):
         self.state["num_batches_tracked"] += 1
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        axes, shape = self._axes(dy)
-        xhat = self._xhat
+        shape, xhat = self._shape(dy), self._xhat
+        sum_dy, sum_dy_xhat = self._sum(dy), self._sum(dy, xhat)
         if self.spec.get("affine"):
-            np.sum(dy * xhat, axis=axes, out=self.grads["weight"])
-            np.sum(dy, axis=axes, out=self.grads["bias"])
+            self.grads["weight"][...] = sum_dy_xhat
+            self.grads["bias"][...] = sum_dy
         if not need_dx:
             return None
-        g = dy * self.params["weight"].reshape(shape) if self.spec.get("affine") else dy
+        # dx = w·inv·(dy - Σdy/m - x̂·Σ(dy·x̂)/m): a per-channel scale of dy and of x̂, and a shift
         m = dy.size // dy.shape[1]
-        dx = np.multiply(g, m, out=self.buffer("dx", dy.shape))
-        dx -= g.sum(axis=axes).reshape(shape)
-        dx -= xhat * (g * xhat).sum(axis=axes).reshape(shape)
-        dx *= (self._inv / m).reshape(shape)
+        scale = self._inv * self.params["weight"] if self.spec.get("affine") else self._inv
+        dx = np.multiply(dy, scale.reshape(shape), out=self.buffer("dx", dy.shape))
+        dx -= np.multiply(xhat, (scale * sum_dy_xhat / m).reshape(shape), out=self.buffer("t", dy.shape))
+        dx -= (scale * sum_dy / m).reshape(shape)
         return dx
