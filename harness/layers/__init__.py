@@ -33,6 +33,7 @@ from harness.layers.base import (
 )
 from harness.layers.batchnorm import BatchNorm
 from harness.layers.conv2d import Conv2d
+from harness.layers.dropout import Dropout
 from harness.layers.flatten import Flatten
 from harness.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.layers.gru import GRU
@@ -44,10 +45,11 @@ from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {
-    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d)} | RECURRENT
+    k.name: k for k in (Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Dropout)
+} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "KINDS", "LSTM", "MAX_UNITS", "RECURRENT", "RNN", "ActivationSpec", "AvgPool2d",
-           "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d",
+           "Conv2d", "Draw", "Dropout", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec", "Linear", "MaxPool2d",
            "Recurrent", "Shape", "ShapeError", "WeightAndBias", "forward_flops", "linear", "setting_to_plain",
            "shapes", "train_flops"]
 

@@ -13,6 +13,7 @@ from harness.reference.layers import (
                                      avgpool2d,
                                      batchnorm,
                                      conv2d,
+                                     dropout,
                                      flatten,
                                      globalavgpool2d,
                                      gru,
@@ -34,4 +35,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "gru": gru.module,
     "batchnorm": batchnorm.module,
     "globalavgpool2d": globalavgpool2d.module,
+    "dropout": dropout.module,
 }
