@@ -150,6 +150,13 @@ def test_export_writes_no_node_and_reads_back_as_the_network_without_it(tmp_path
     assert np.array_equal(back.predict(x), net.predict(x))
 
 
+def test_a_recurrent_layers_own_init_survives_a_dropout_before_it_through_onnx(tmp_path):
+    s = spec.network_from_dict({"input_shape": [5, 2], "outputs": 2, "layers": [
+        {"type": "dropout"}, {"type": "gru", "units": 3, "init": "xavier_uniform"}]})
+    back = Network.from_onnx(Network(s, seed=0, dtype="float64").save(tmp_path / "m.onnx"))
+    assert back.spec.layers == s.layers[1:]
+
+
 def dropout_file(path, inputs: list[str], consts: dict[str, np.ndarray], opset: int = 13, **attrs) -> None:
     """Gemm, Relu, a Dropout node on `inputs` (its data "r", then the constants `consts`), Gemm."""
     inits = [numpy_helper.from_array(np.eye(3, 4, dtype=np.float32), "w1"),
