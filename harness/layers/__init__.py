@@ -35,6 +35,7 @@ from harness.layers.base import (
 from harness.layers.batchnorm import BatchNorm
 from harness.layers.concat import Concat
 from harness.layers.conv2d import Conv2d
+from harness.layers.dropout import Dropout
 from harness.layers.flatten import Flatten
 from harness.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.layers.graph import INPUT, NO_SOURCE, Wiring, WiringError, wire
@@ -47,12 +48,12 @@ from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {k.name: k for k in (
-    Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Add, Concat)} | RECURRENT
+    Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat)} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "INPUT", "KINDS", "LSTM", "MAX_UNITS", "NO_SOURCE", "RECURRENT", "RNN", "ActivationSpec",
-           "Add", "AvgPool2d", "Concat", "Conv2d", "Draw", "Flatten", "GlobalAvgPool2d", "Key", "Kind", "LayerSpec",
-           "Linear", "MaxPool2d", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "Wiring", "WiringError",
-           "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops", "wire"]
+           "Add", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Draw", "Dropout", "Flatten", "GlobalAvgPool2d", "Key",
+           "Kind", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "Wiring",
+           "WiringError", "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops", "wire"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -76,7 +76,8 @@ class LayerSpec:
 @dataclass(frozen=True)
 class Key:
     """A key of a layer kind: "int" (>= minimum), "pair" (an int or [h, w], each >= minimum),
-    "float" (a number above minimum, at most maximum), "bool", or "choice" (one of `choices`)."""
+    "float" (a number in the interval from minimum to maximum that `bounds` closes: above minimum
+    and at most maximum by default), "bool", or "choice" (one of `choices`)."""
 
     form: str
     default: Any = None  # None: required, or (for "same_as") taken from another key
@@ -84,6 +85,20 @@ class Key:
     maximum: float = float("inf")  # a "float" key's largest value
     same_as: str | None = None  # the default is this other key's value (pooling stride = kernel)
     choices: tuple[str, ...] = ()
+    bounds: str = "(]"  # a "float" key's interval: "(]" above minimum, at most maximum; "[)" at least, below
+
+    def admits(self, v: float) -> bool:
+        """Whether a "float" key may take `v` (never NaN)."""
+        low = self.minimum <= v if self.bounds[0] == "[" else self.minimum < v
+        high = v <= self.maximum if self.bounds[1] == "]" else v < self.maximum
+        return low and high
+
+    def allowed(self) -> str:
+        """What a "float" key takes, for the error that refuses another value."""
+        low = f"{'at least' if self.bounds[0] == '[' else 'above'} {self.minimum}"
+        high = (f" and {'at most' if self.bounds[1] == ']' else 'below'} {self.maximum:g}"
+                if self.maximum < float("inf") else "")
+        return f"must be a number {low}{high}"
 
 
 MAX_UNITS = 1 << 20  # past a million units a layer's weights cannot fit in memory
@@ -93,13 +108,16 @@ class Kind:
     """Base of a layer kind: everything about it, for every engine. `keys` are its settings;
     `activation` says whether it takes one; `dense` that it is the layer the `hidden` shorthand
     of an experiment file writes; `merges` that it takes two or more inputs (`add`, `concat`), its
-    methods' `in_shape` then being the tuple of their shapes."""
+    methods' `in_shape` then being the tuple of their shapes; `inference_identity` that it is the
+    identity at inference (dropout), so that an ONNX file, which holds the inference graph, holds
+    nothing of it."""
 
     name: ClassVar[str]
     keys: ClassVar[dict[str, Key]] = {}
     activation: ClassVar[bool] = False
     dense: ClassVar[bool] = False
     merges: ClassVar[bool] = False
+    inference_identity: ClassVar[bool] = False
 
     @classmethod
     def out_shape(cls, s: LayerSpec, in_shape: Shape) -> Shape:

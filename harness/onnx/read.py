@@ -4,6 +4,7 @@
 - layers, by the readers of harness/onnx/layers/ (ONNX op -> layer kind and reader): Gemm, MatMul
   (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
   GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
+  Dropout in inference mode (our export writes none: the saved spec's dropout layers are skipped),
   Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
   fixed batch), and RNN, LSTM and GRU with the layout ops around them;
 - a Reshape that keeps each sample's shape (torch's `x.reshape(-1, 28, 28)` of data already so),
@@ -112,7 +113,8 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     saved = saved if isinstance(saved, dict) else {}
     if saved.get("init") in INITIALIZERS:
         raw["init"] = saved["init"]
-    theirs_all = saved.get("layers") if isinstance(saved.get("layers"), list) else []
+    theirs_all = [t for t in (saved.get("layers") if isinstance(saved.get("layers"), list) else [])
+                  if not (isinstance(t, dict) and t.get("type") in KINDS and KINDS[t["type"]].inference_identity)]
     for ours, theirs in zip(raw["layers"], theirs_all, strict=False):  # a recurrent layer's own
         choices = KINDS[ours["type"]].keys.get("init")
         if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]

@@ -4,9 +4,11 @@
 sliced into tensors before the loop (as a DataLoader hands them over), and per batch
 `zero_grad`, forward, loss, `backward`, `step`, nothing else. It starts from the harness's
 initial parameters and takes the harness's batch order, so its figures differ from the
-harness's torch engine only by how the loop is written. With `compile=True` the model goes
-through `torch.compile` (the default inductor backend, which on CPU compiles C++ with the
-machine's compiler); the first steps pay for the compilation and belong to the warm-up.
+harness's torch engine only by how the loop is written, and by its dropout: `nn.Dropout` with
+torch's own random masks, as users write it, where the twin draws the engine-neutral ones. With
+`compile=True` the model goes through `torch.compile` (the default inductor backend, which on
+CPU compiles C++ with the machine's compiler); the first steps pay for the compilation and
+belong to the warm-up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from harness.init import initial_state
 from harness.reference.engine import DTYPES, LOSSES, make_optimizer, per_step
+from harness.reference.layers.dropout import MaskedDropout
 from harness.reference.modules import activation_module, layer_modules
 from harness.spec import NetworkSpec, TrainingSpec
 
@@ -35,7 +38,7 @@ class PlainTorch:
             with torch.no_grad():
                 for name, p in [*layer.named_parameters(), *layer.named_buffers()]:
                     p.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.{name}"])))
-            layers.append(layer)
+            layers.append(nn.Dropout(layer.p) if isinstance(layer, MaskedDropout) else layer)
             last = i == len(modules) - 1
             if not (last and fused_with == network.output_activation.name) and not isinstance(act, nn.Identity):
                 layers.append(act)  # the loss takes logits where it fuses

@@ -182,9 +182,7 @@ def _layer(t: Table, reg) -> LayerSpec:
         if k.form == "int":
             settings[key] = positive(t, key, default if default is not None else REQUIRED, maximum=MAX_WIDTH)
         elif k.form == "float":
-            settings[key] = t.get(key, float, default, check=lambda v, k=k: k.minimum < v <= k.maximum,
-                                  allowed=f"must be a number above {k.minimum}"
-                                  + (f" and at most {k.maximum:g}" if k.maximum < float("inf") else ""))
+            settings[key] = t.get(key, float, default, check=k.admits, allowed=k.allowed())
         elif k.form == "bool":
             settings[key] = t.get(key, bool, default)
         elif k.form == "choice":

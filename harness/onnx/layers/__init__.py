@@ -13,6 +13,7 @@ from harness.onnx.layers import (
     avgpool2d,
     batchnorm,
     conv2d,
+    dropout,
     flatten,
     globalavgpool2d,
     gru,
@@ -29,6 +30,7 @@ WRITERS: dict[str, Writer] = {
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write,
     "globalavgpool2d": globalavgpool2d.write,
+    "dropout": dropout.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -43,6 +45,7 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("gru", read) for op, read in gru.READERS.items()},
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
+    **{op: ("dropout", read) for op, read in dropout.READERS.items()},
 }
 IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}  # ONNX op -> layer kind
 

@@ -15,6 +15,7 @@ from harness.reference.layers import (
                                      batchnorm,
                                      concat,
                                      conv2d,
+                                     dropout,
                                      flatten,
                                      globalavgpool2d,
                                      gru,
@@ -38,4 +39,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "globalavgpool2d": globalavgpool2d.module,
     "add": add.module,
     "concat": concat.module,
+    "dropout": dropout.module,
 }

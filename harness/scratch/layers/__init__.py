@@ -11,6 +11,7 @@ from harness.scratch.layers.base import Layer
 from harness.scratch.layers.batchnorm import BatchNorm
 from harness.scratch.layers.concat import Concat
 from harness.scratch.layers.conv2d import Conv2d
+from harness.scratch.layers.dropout import Dropout
 from harness.scratch.layers.flatten import Flatten
 from harness.scratch.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.scratch.layers.gru import GRU
@@ -20,7 +21,7 @@ from harness.scratch.layers.maxpool2d import MaxPool2d
 from harness.scratch.layers.rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (
-    Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Add, Concat)}
+    Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat)}
 
 __all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "AvgPool2d", "Concat", "Conv2d", "Dense",
-           "Flatten", "GlobalAvgPool2d", "Layer", "MaxPool2d"]
+           "Dropout", "Flatten", "GlobalAvgPool2d", "Layer", "MaxPool2d"]
