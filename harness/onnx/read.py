@@ -37,7 +37,7 @@ import numpy as np
 from harness.catalog import INITIALIZERS
 from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
-from harness.onnx import external
+from harness.onnx import external, graph
 from harness.onnx.interface import Refused, axes_text
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
@@ -83,15 +83,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
         layers = walk.layers
         if not layers:
             raise Refused("no layer found (no Gemm, MatMul or Conv)")
-        if layers[-1].type != "linear":
-            raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
-                          "with a linear output layer (Gemm, or MatMul and Add)")
-        outputs = [o.name for o in model.graph.output]
-        if walk.labels is not None:
-            raise Refused(f"the graph ends on a tensor of axes {axes_text(walk.labels)}, not batch first")
-        if outputs != [walk.current]:
-            raise Refused(f"the graph's outputs {outputs} are not the end of its chain of layers "
-                          f"({walk.current!r})")
+        _check_end(walk, [o.name for o in model.graph.output])
         dtype = np.result_type(*(p for layer in layers for p in layer.params.values() if p is not None))
         if dtype not in (np.float32, np.float64):
             raise Refused(f"its parameters are {dtype}; a harness network is float32 or float64")
@@ -113,6 +105,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     if saved.get("init") in INITIALIZERS:
         raw["init"] = saved["init"]
     theirs_all = saved.get("layers") if isinstance(saved.get("layers"), list) else []
+    graph.name(raw["layers"], [layer.sources for layer in layers[:-1]], theirs_all)
     for ours, theirs in zip(raw["layers"], theirs_all, strict=False):  # a recurrent layer's own
         choices = KINDS[ours["type"]].keys.get("init")
         if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
@@ -126,6 +119,21 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
                 value = np.zeros(layer.params["weight"].shape[0], dtype=dtype)
             tensors[f"layers.{i}.{name}"] = value
     return spec, tensors, dtype
+
+
+def _check_end(walk: Walk, outputs: list[str]) -> None:
+    """The graph's one output is the last layer's (a linear one) as it stands, taking the layer before it."""
+    layers = walk.layers
+    if layers[-1].type != "linear":
+        raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
+                      "with a linear output layer (Gemm, or MatMul and Add)")
+    end = walk.points.get(outputs[0]) if len(outputs) == 1 else None
+    if end is not None and end.labels is not None:
+        raise Refused(f"the graph ends on a tensor of axes {axes_text(end.labels)}, not batch first")
+    if end is None or end.source != len(layers) - 1 or end.stage != len(walk.folds[-1]):
+        raise Refused(f"the graph's outputs {outputs} are not the output of its last layer ({layers[-1].node})")
+    if layers[-1].sources != (len(layers) - 2,):
+        raise Refused(f"its output layer {layers[-1].node} does not take the output of the layer before it")
 
 
 def _plain(act: ActivationSpec | None) -> dict[str, Any]:

@@ -77,6 +77,18 @@ EXAMPLES: dict[str, Example] = {
                                  {"type": "flatten"})),
     "batchnorm flat": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"},
                                      {"type": "batchnorm", "eps": 2 ** -10, "affine": False})),
+    "add": Example(IMAGE, ({**PRE_IMAGE, "name": "a"}, {"type": "conv2d", "filters": 2, "kernel": 3, "padding": 1,
+                                                      "name": "b"},
+                           {"type": "add", "from": ["a", "b", "input"], "activation": "relu"}, {"type": "flatten"})),
+    "concat": Example(IMAGE, ({**PRE_IMAGE, "name": "a"}, {"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1,
+                                                         "name": "b"},
+                              {"type": "concat", "from": ["input", "a", "b"], "activation": "tanh"},
+                              {"type": "flatten"})),
+    "concat flat": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh", "name": "a"},
+                                  {"type": "linear", "units": 3, "name": "b"}, {"type": "concat", "from": ["b", "a"]})),
+    "concat sequence": Example((5, 2), ({**PRE_SEQUENCE, "name": "a"},
+                                        {"type": "gru", "units": 4, "return_sequences": True, "name": "b"},
+                                        {"type": "concat", "from": ["a", "b"], "activation": "relu"})),
 }  # a name's first word is the kind; a second names one more example of it
 
 

@@ -1,17 +1,19 @@
 """ONNX for each layer kind, one module per kind named after it: its writer and its reader(s).
 
-`WRITERS` (kind -> writer) and `READERS` (ONNX op -> (kind, reader)) are what export and the
-graph walk use; a new kind adds its module and its lines here. Shared code of a family lives
-in a module of its own: window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the
+`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)) and `MERGERS` (the same for
+an op joining several tensors of the network) are what export and the graph walk use; a new kind
+adds its module and its lines here. Shared code of a family lives in a module of its own: window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the
 gate orders and the layout ops around a recurrent node, `LAYOUTS`).
 """
 
 from __future__ import annotations
 
-from harness.onnx.interface import Layout, Reader, Writer
+from harness.onnx.interface import Layout, MergeReader, Reader, Writer
 from harness.onnx.layers import (
+    add,
     avgpool2d,
     batchnorm,
+    concat,
     conv2d,
     flatten,
     globalavgpool2d,
@@ -28,7 +30,7 @@ WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write,
-    "globalavgpool2d": globalavgpool2d.write,
+    "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -44,7 +46,13 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
 }
-IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}  # ONNX op -> layer kind
+# ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
+MERGERS: dict[str, tuple[str, MergeReader]] = {
+    **{op: ("add", read) for op, read in add.MERGERS.items()},
+    **{op: ("concat", read) for op, read in concat.MERGERS.items()},
+}
+# ONNX op -> layer kind (an op that is both, like Add, a bias or an add: the join's)
+IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in (READERS | MERGERS).items()}
 
 # the ops whose readers take a flat input of open width (its weight says it)
 OPEN_WIDTH: frozenset[str] = frozenset(linear.OPEN_WIDTH)
