@@ -178,7 +178,8 @@ def test_torchs_export_of_a_resnet_and_an_mlp_with_batchnorm_reads_and_agrees(tm
     assert np.max(np.abs(predict_onnx(path, x) - pred)) <= 1e-5
 
 
-def test_harness_evaluate_reproduces_torchs_accuracy_from_a_resnet_export(tmp_path):
+def test_harness_evaluate_and_the_scratch_engine_reproduce_torchs_accuracy_from_a_resnet_export(tmp_path):
+    """`harness evaluate` runs the file through onnxruntime; the scratch engine reads it as our layers."""
     import torch
 
     folder = write_idx_folder(tmp_path / "idx", np.random.default_rng(0))
@@ -197,6 +198,8 @@ def test_harness_evaluate_reproduces_torchs_accuracy_from_a_resnet_export(tmp_pa
     assert found, out.stdout
     assert int(found[2].replace(",", "")) == len(d.y_test)
     assert float(found[1]) == pytest.approx(accuracy, abs=1.5e-3)  # a near-tie may flip between runtimes
+    ours = Network.from_onnx(path).predict(d.x_test)
+    assert float((ours.argmax(1) == d.y_test).mean()) == pytest.approx(accuracy, abs=1.5e-3)
 
 
 W = ("w", np.ones((2, 2, 3, 3)))
