@@ -1,6 +1,6 @@
 """Reading an ONNX file: the model, its metadata, and the network it holds (spec, tensors, dtype).
 
-`read_network` walks the graph as one chain from its input to its output (walk.py). What it reads:
+`read_network` walks the graph from its input to its output (walk.py). What it reads:
 - layers, by the readers of harness/onnx/layers/ (ONNX op -> layer kind and reader): Gemm, MatMul
   (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
   GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
@@ -10,17 +10,23 @@
   and one in front of the first layer that gives the input the shape that layer reads (flat rows
   into steps of features, or the time and feature axes split or merged): the network's
   `input_shape` is then the Reshape's (reshape.py);
-- the activations of `ONNX_OPS` right after a linear or conv2d layer, and torch's thresholded
+- the activations of `ONNX_OPS` right after a layer that takes one, and torch's thresholded
   Softplus (Softplus, Greater, Where);
+- graphs: an Add or a Concat of layers' outputs (or of one and the input) is an add or concat
+  layer (a chain of Adds one add); a layer taking another output than the one before it gets
+  `from`, naming its sources as the saved experiment does where it is wired the same, else "l3"
+  for layer 3 (graph.py);
 - around them: initializers, Constant and Identity nodes, and the small integer programs
   exporters write for a Reshape's target (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice,
   Cast, Transpose, Mul, Reshape), evaluated with the batch size and an open time length as
   symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
   that makes a recurrent layer's zero initial state (folding.py).
-Refused, one `ModelFileError` naming the node: any other op, a branch off the chain, grouped
+Refused, one `ModelFileError` naming the node: any other op, a join by another op, a branch inside
+a layer (a node reading its output without the bias or activation another node folds in), grouped
 or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
 an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
-asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer.
+asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer taking
+the layer before it.
 
 The spec comes back in the general form (`input_shape` from the graph input's dims, a fixed
 batch allowed, a time length left open as 0), tensors by our names (`layers.i.weight`, i

@@ -216,7 +216,8 @@ REFUSED = [  # (case, nodes, initializers, pattern)
      r"node 'bad' \(op Concat\): it joins \[batch, 2, 6, 6\] along axis 2; only a join along the channels of "
      r"images \(axis 1\) is supported"),
     ("an add that broadcasts", [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]),
-                                helper.make_node("Add", ["c", "x"], ["y"], name="bad")], [("w1", np.ones((1, 2, 3, 3)))],
+                                helper.make_node("Add", ["c", "x"], ["y"], name="bad")],
+     [("w1", np.ones((1, 2, 3, 3)))],
      r"node 'bad' \(op Add\) on input \[1, 6, 6\] \+ \[2, 6, 6\]: add needs inputs of one shape"),
     ("a join by another op", [CONV, helper.make_node("Sub", ["c", "x"], ["y"], name="bad")], [W],
      r"node 'bad' \(op Sub\) reads 2 tensors of the network \(c, x\); only Add, Concat may join"),

@@ -2,8 +2,9 @@
 
 `WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)) and `MERGERS` (the same for
 an op joining several tensors of the network) are what export and the graph walk use; a new kind
-adds its module and its lines here. Shared code of a family lives in a module of its own: window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the
-gate orders and the layout ops around a recurrent node, `LAYOUTS`).
+adds its module and its lines here. Shared code of a family lives in a module of its own:
+window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the gate orders and the layout ops
+around a recurrent node, `LAYOUTS`).
 """
 
 from __future__ import annotations
