@@ -128,7 +128,8 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
 
 
 def _check_end(walk: Walk, outputs: list[str]) -> None:
-    """The graph's one output is the last layer's (a linear one) as it stands, taking the layer before it."""
+    """The graph's one output is the last layer's (a linear one) as it stands, taking the layer before it,
+    and every other layer's output goes to a later layer."""
     layers = walk.layers
     if layers[-1].type != "linear":
         raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
@@ -138,6 +139,9 @@ def _check_end(walk: Walk, outputs: list[str]) -> None:
         raise Refused(f"the graph ends on a tensor of axes {axes_text(end.labels)}, not batch first")
     if end is None or end.source != len(layers) - 1 or end.stage != len(walk.folds[-1]):
         raise Refused(f"the graph's outputs {outputs} are not the output of its last layer ({layers[-1].node})")
+    unused = next((layer for layer, taker in zip(layers[:-1], walk.taken, strict=False) if taker is None), None)
+    if unused is not None:
+        raise Refused(f"the output of {unused.node} goes to no later layer; a harness network uses every layer's")
     if layers[-1].sources != (len(layers) - 2,):
         raise Refused(f"its output layer {layers[-1].node} does not take the output of the layer before it")
 

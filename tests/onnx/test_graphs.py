@@ -80,6 +80,22 @@ def test_a_graph_without_its_saved_experiment_is_named_where_a_layer_takes_anoth
     assert np.array_equal(back.predict(x), net.predict(x))
 
 
+def test_the_torch_twins_own_export_of_a_graph_reads_back_and_predicts_the_same(tmp_path):
+    """The torch engine exports with dynamo: its sums of three (a chain of Adds), its torch.cat (Concat),
+    its batchnorm at the initial statistics folded into the convolutions before it."""
+    from harness.engines import engine_class
+    from harness.init import initial_parameters
+
+    s = spec.from_dict({"data": {"dataset": "xor"}, "network": RESIDUAL, "training": {"loss": "mse"}})
+    twin = engine_class("torch")(s.network, s.training, initial_parameters(s.network, seed=0, dtype="float32"))
+    back = Network.from_onnx(twin.export_onnx(tmp_path / "twin.onnx"))
+    kinds = [layer.type for layer in back.spec.layers]
+    assert kinds.count("add") == 1 and kinds.count("concat") == 1
+    assert [len(src) for src in back.spec.wiring.sources if len(src) > 1] == [3, 2]
+    x = np.random.default_rng(1).normal(size=(9, *s.network.input_shape)).astype(np.float32)
+    assert np.max(np.abs(back.predict(x) - twin.predict(x))) <= 1e-5
+
+
 def resnet_module(size: int, classes: int):
     """A small ResNet in eval mode, weights and batchnorm statistics random: a conv-bn-relu stem, a
     block with an identity skip, one with a 1x1-convolution projection skip (with its own batchnorm),
@@ -219,6 +235,10 @@ REFUSED = [  # (case, nodes, initializers, pattern)
                                 helper.make_node("Add", ["c", "x"], ["y"], name="bad")],
      [("w1", np.ones((1, 2, 3, 3)))],
      r"node 'bad' \(op Add\) on input \[1, 6, 6\] \+ \[2, 6, 6\]: add needs inputs of one shape"),
+    ("a layer whose output nothing takes", [CONV, helper.make_node("Conv", ["x", "w"], ["d"], name="bad"),
+                                            helper.make_node("Flatten", ["c"], ["f"]),
+                                            helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)],
+     [W, ("fc", np.ones((3, 72)))], r"the output of 'bad' \(op Conv\) goes to no later layer"),
     ("a join by another op", [CONV, helper.make_node("Sub", ["c", "x"], ["y"], name="bad")], [W],
      r"node 'bad' \(op Sub\) reads 2 tensors of the network \(c, x\); only Add, Concat may join"),
 ]
