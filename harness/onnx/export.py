@@ -1,5 +1,6 @@
 """Writing a network as an ONNX model: one node per layer, by the writer of its kind
-(harness/onnx/layers/, `WRITERS`), then the native ONNX operator of its activation.
+(harness/onnx/layers/, `WRITERS`), then the native ONNX operator of its activation. A layer reads
+the output of each layer it takes (`spec.wiring.sources`: the one before it, unless `from` says).
 
 The input is [batch, *input_shape] with a dynamic batch (and a dynamic "time" where the time
 length is open), the file opset 21 and IR version 10 (what onnxruntime 1.31 reads), every tensor
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.layers import Shape
+from harness.layers import NO_SOURCE, Shape
 from harness.onnx import activations
 from harness.onnx.layers import WRITERS
 from harness.spec import NetworkSpec, network_to_dict
@@ -28,9 +29,9 @@ INPUT, OUTPUT = "input", "output"
 
 class Graph:
     """The nodes and initializers of a model being written, from a network's tensors (by name)
-    and the input shape of each layer (`shapes[i]`, per sample)."""
+    and what each layer is given (`shapes[i]`, per sample; a tuple of shapes for a kind that merges)."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], shapes: list[Shape]) -> None:
+    def __init__(self, tensors: dict[str, np.ndarray], shapes: list[Any]) -> None:
         self.tensors, self.shapes, self.nodes, self.inits = tensors, shapes, [], []
 
     def param(self, name: str) -> str:
@@ -68,10 +69,12 @@ def export(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dt
     dtype = np.dtype(dtype)
     elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     g = Graph(tensors, spec.shapes)
-    current = INPUT
-    for i, layer in enumerate(spec.all_layers):
-        current = activations.write(g, i, layer, WRITERS[layer.type](g, i, layer, current))
-    g.node("Identity", [current], OUTPUT, "output")
+    made: list[str] = []  # each layer's output
+    for i, (layer, sources) in enumerate(zip(spec.all_layers, spec.wiring.sources, strict=True)):
+        xs = [INPUT if j == NO_SOURCE else made[j] for j in sources]
+        z = WRITERS[layer.type](g, i, layer, xs if layer.kind.merges else xs[0])
+        made.append(activations.write(g, i, layer, z))
+    g.node("Identity", [made[-1]], OUTPUT, "output")
     graph = helper.make_graph(
         g.nodes, "harness_network",
         [helper.make_tensor_value_info(INPUT, elem, _dims(spec.input_shape))],

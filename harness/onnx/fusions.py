@@ -1,5 +1,6 @@
-"""The nodes the walk folds into the layer before them: a bias Add after a layer read without a
-bias, an activation after a layer that takes one, and torch's thresholded Softplus pattern."""
+"""The nodes the walk folds into the layer whose output they read (`Chain.owner`): a bias Add after a
+layer read without a bias, an activation after a layer that takes one, and torch's thresholded
+Softplus pattern."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def bias(chain: Chain, node: Any) -> bool:
     """An Add right after a layer without a bias, of one value per output channel (along the
     layer's `channel_axis`: the last axis of a linear layer's output, the first of a
     convolution's): its bias. Whether it was one (and is now the layer's)."""
-    last = chain.layers[-1] if chain.layers and chain.fresh else None
+    last = chain.owner if chain.fresh else None
     if last is None or last.params.get("bias", 0) is not None:
         return False
     other = next((x for x in node.input if x in chain.consts), None)
@@ -41,9 +42,9 @@ def is_activation(op: str) -> bool:
 
 def activation(chain: Chain, node: Any, a: dict[str, Any]) -> None:
     """The activation node `node` becomes the activation of the layer right before it."""
-    if not chain.layers:
+    if chain.owner is None:
         raise Refused(f"activation {describe(node)} comes before any layer")
-    last = chain.layers[-1]
+    last = chain.owner
     if not last.spec().kind.activation:
         raise Refused(f"activation {describe(node)} follows {last.node}, a {last.type} layer; a harness "
                       "network applies activations right after a linear or conv2d layer only")
@@ -59,19 +60,20 @@ class Softplus:
 
     def __init__(self) -> None:
         self.z: str | None = None
+        self.out: str | None = None
         self.greater: str | None = None
 
     def read(self, node: Any) -> None:
-        self.z = node.input[0]
+        self.z, self.out = node.input[0], node.output[0]
 
-    def step(self, node: Any, current: str) -> tuple[bool, str | None]:
-        """Whether `node` is part of the pattern, and the tensor the chain goes on from after it
-        (None: it stays where it is)."""
+    def step(self, node: Any) -> tuple[bool, str | None]:
+        """Whether `node` is part of the pattern, and the Softplus output that its output stands
+        for (None: it makes no tensor of the network)."""
         if node.op_type == "Greater" and self.z is not None and node.input[0] == self.z:
             self.greater = node.output[0]
             return True, None
         if (node.op_type == "Where" and self.greater is not None and self.greater == node.input[0]
-                and list(node.input[1:]) == [self.z, current]):
+                and list(node.input[1:]) == [self.z, self.out]):
             self.z = self.greater = None
-            return True, node.output[0]
+            return True, self.out
         return False, None

@@ -1,7 +1,8 @@
 """What a layer's ONNX reader gets from the graph walk and gives back.
 
 A reader is `read(node, attrs, chain) -> Layer` (or `Reshaped`): the node, its attributes as plain values, and
-the walk seen through `Chain` (the constants, the chain's current tensor and its shape). It
+the walk seen through `Chain` (the constants, the current tensor, its shape and the layer that made it);
+a node that merges several layers' outputs (`MergeReader`) gets their shapes too. It
 raises `Refused` for a node it does not take; the walk prefixes the node's name, and reading
 the file prefixes the file's. A tensor whose axes are not batch first (around a recurrent
 node) carries labels: batch N, time T, direction D, features F.
@@ -30,7 +31,8 @@ class Layer:
     from an Add), the node that made it, and its activation once one follows. `channel_axis` is
     the axis of its output (per sample) that a bias Add after it runs along; a recurrent node also
     says which of its outputs the chain goes on from, and that tensor's axes; a layer whose node
-leaves its output in another shape than the table's says how the next node must reshape it."""
+leaves its output in another shape than the table's says how the next node must reshape it. The
+walk fills in `sources`: the indices of the layers whose outputs it takes (-1: the input)."""
 
     type: str
     settings: dict[str, Any]
@@ -43,6 +45,7 @@ leaves its output in another shape than the table's says how the next node must 
     # the check of the next node on the chain where it is part of this layer (a reshape that brings
     # the node's output to the table's shape: GlobalAveragePool's [N, C, 1, 1] to [N, C]); raises Refused
     tail: Callable[[Any, dict[str, Any], Chain], None] | None = None
+    sources: tuple[int, ...] = ()
 
     def spec(self) -> LayerSpec:
         keys = KINDS[self.type].keys
@@ -65,7 +68,8 @@ class Chain(Protocol):
     consts: dict[str, np.ndarray]  # constant tensors by name (a 0-d object array: see folding.Filled)
     dims: dict[str, list[Any]]  # each data tensor's full shape, with the batch and time symbols
     layers: list[Layer]  # the layers read so far
-    fresh: bool  # the current tensor is the last layer's output, before any activation
+    owner: Layer | None  # the layer whose output the current tensor is (None: the network's input)
+    fresh: bool  # the current tensor is its owner's output, before any activation
     shape: tuple[int, ...] | None  # the current tensor's shape per sample, as if batch first
     labels: tuple[str, ...] | None  # the current tensor's axes when not batch first
     batch: int | None  # the file's fixed batch size, if any
@@ -81,7 +85,10 @@ class Chain(Protocol):
 
 
 Reader = Callable[[Any, dict[str, Any], Chain], Layer | Reshaped]
-Writer = Callable[[Any, int, LayerSpec, str], str]  # (graph, layer index, layer, input) -> output
+# a reader of a node that merges several layers' outputs: (node, attrs, chain, their shapes per sample)
+MergeReader = Callable[[Any, dict[str, Any], Chain, list[tuple[int, ...]]], Layer]
+# (graph, layer index, layer, input: one tensor's name, a list of them for a kind that merges) -> output
+Writer = Callable[[Any, int, LayerSpec, Any], str]
 
 
 @dataclass(frozen=True)

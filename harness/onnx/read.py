@@ -1,6 +1,6 @@
 """Reading an ONNX file: the model, its metadata, and the network it holds (spec, tensors, dtype).
 
-`read_network` walks the graph as one chain from its input to its output (walk.py). What it reads:
+`read_network` walks the graph from its input to its output (walk.py). What it reads:
 - layers, by the readers of harness/onnx/layers/ (ONNX op -> layer kind and reader): Gemm, MatMul
   (+ an Add that is its bias; on every step of a sequence too), Conv, MaxPool, AveragePool, Flatten,
   GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
@@ -11,17 +11,23 @@
   and one in front of the first layer that gives the input the shape that layer reads (flat rows
   into steps of features, or the time and feature axes split or merged): the network's
   `input_shape` is then the Reshape's (reshape.py);
-- the activations of `ONNX_OPS` right after a linear or conv2d layer, and torch's thresholded
+- the activations of `ONNX_OPS` right after a layer that takes one, and torch's thresholded
   Softplus (Softplus, Greater, Where);
+- graphs: an Add or a Concat of layers' outputs (or of one and the input) is an add or concat
+  layer (a chain of Adds one add); a layer taking another output than the one before it gets
+  `from`, naming its sources as the saved experiment does where it is wired the same, else "l3"
+  for layer 3 (graph.py);
 - around them: initializers, Constant and Identity nodes, and the small integer programs
   exporters write for a Reshape's target (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice,
   Cast, Transpose, Mul, Reshape), evaluated with the batch size and an open time length as
   symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
   that makes a recurrent layer's zero initial state (folding.py).
-Refused, one `ModelFileError` naming the node: any other op, a branch off the chain, grouped
+Refused, one `ModelFileError` naming the node: any other op, a join by another op, a branch inside
+a layer (a node reading its output without the bias or activation another node folds in), grouped
 or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
 an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
-asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer.
+asymmetric pads, auto_pad other than NOTSET, and a graph that does not end in a linear layer taking
+the layer before it.
 
 The spec comes back in the general form (`input_shape` from the graph input's dims, a fixed
 batch allowed, a time length left open as 0), tensors by our names (`layers.i.weight`, i
@@ -38,7 +44,7 @@ import numpy as np
 from harness.catalog import INITIALIZERS
 from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
-from harness.onnx import external
+from harness.onnx import external, graph
 from harness.onnx.interface import Refused, axes_text
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
@@ -84,15 +90,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
         layers = walk.layers
         if not layers:
             raise Refused("no layer found (no Gemm, MatMul or Conv)")
-        if layers[-1].type != "linear":
-            raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
-                          "with a linear output layer (Gemm, or MatMul and Add)")
-        outputs = [o.name for o in model.graph.output]
-        if walk.labels is not None:
-            raise Refused(f"the graph ends on a tensor of axes {axes_text(walk.labels)}, not batch first")
-        if outputs != [walk.current]:
-            raise Refused(f"the graph's outputs {outputs} are not the end of its chain of layers "
-                          f"({walk.current!r})")
+        _check_end(walk, [o.name for o in model.graph.output])
         dtype = np.result_type(*(p for layer in layers for p in layer.params.values() if p is not None))
         if dtype not in (np.float32, np.float64):
             raise Refused(f"its parameters are {dtype}; a harness network is float32 or float64")
@@ -115,6 +113,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
         raw["init"] = saved["init"]
     theirs_all = [t for t in (saved.get("layers") if isinstance(saved.get("layers"), list) else [])
                   if not (isinstance(t, dict) and t.get("type") in KINDS and KINDS[t["type"]].inference_identity)]
+    graph.name(raw["layers"], [layer.sources for layer in layers[:-1]], theirs_all)
     for ours, theirs in zip(raw["layers"], theirs_all, strict=False):  # a recurrent layer's own
         choices = KINDS[ours["type"]].keys.get("init")
         if (choices and isinstance(theirs, dict) and theirs.get("type") == ours["type"]
@@ -128,6 +127,25 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
                 value = np.zeros(layer.params["weight"].shape[0], dtype=dtype)
             tensors[f"layers.{i}.{name}"] = value
     return spec, tensors, dtype
+
+
+def _check_end(walk: Walk, outputs: list[str]) -> None:
+    """The graph's one output is the last layer's (a linear one) as it stands, taking the layer before it,
+    and every other layer's output goes to a later layer."""
+    layers = walk.layers
+    if layers[-1].type != "linear":
+        raise Refused(f"unsupported node {layers[-1].node} at the end of the graph: a harness network ends "
+                      "with a linear output layer (Gemm, or MatMul and Add)")
+    end = walk.points.get(outputs[0]) if len(outputs) == 1 else None
+    if end is not None and end.labels is not None:
+        raise Refused(f"the graph ends on a tensor of axes {axes_text(end.labels)}, not batch first")
+    if end is None or end.source != len(layers) - 1 or end.stage != len(walk.folds[-1]):
+        raise Refused(f"the graph's outputs {outputs} are not the output of its last layer ({layers[-1].node})")
+    unused = next((layer for layer, taker in zip(layers[:-1], walk.taken, strict=False) if taker is None), None)
+    if unused is not None:
+        raise Refused(f"the output of {unused.node} goes to no later layer; a harness network uses every layer's")
+    if layers[-1].sources != (len(layers) - 2,):
+        raise Refused(f"its output layer {layers[-1].node} does not take the output of the layer before it")
 
 
 def _plain(act: ActivationSpec | None) -> dict[str, Any]:

@@ -79,6 +79,18 @@ EXAMPLES: dict[str, Example] = {
                                  {"type": "flatten"})),
     "batchnorm flat": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"},
                                      {"type": "batchnorm", "eps": 2 ** -10, "affine": False})),
+    "add": Example(IMAGE, ({**PRE_IMAGE, "name": "a"}, {"type": "conv2d", "filters": 2, "kernel": 3, "padding": 1,
+                                                      "name": "b"},
+                           {"type": "add", "from": ["a", "b", "input"], "activation": "relu"}, {"type": "flatten"})),
+    "concat": Example(IMAGE, ({**PRE_IMAGE, "name": "a"}, {"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1,
+                                                         "name": "b"},
+                              {"type": "concat", "from": ["input", "a", "b"], "activation": "tanh"},
+                              {"type": "flatten"})),
+    "concat flat": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh", "name": "a"},
+                                  {"type": "linear", "units": 3, "name": "b"}, {"type": "concat", "from": ["b", "a"]})),
+    "concat sequence": Example((5, 2), ({**PRE_SEQUENCE, "name": "a"},
+                                        {"type": "gru", "units": 4, "return_sequences": True, "name": "b"},
+                                        {"type": "concat", "from": ["a", "b"], "activation": "relu"})),
     "dropout": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "dropout", "p": 0.3})),
     "dropout image": Example(IMAGE, (PRE_IMAGE, {"type": "dropout"}, {"type": "flatten"})),
     "dropout sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "dropout", "p": 0.2}, {"type": "gru", "units": 4})),
@@ -113,11 +125,12 @@ def test_each_kind_does_to_the_time_axis_what_it_says():
     for kind, cls in KINDS.items():
         layer = next(layer for layer in experiment(kind).network.layers if layer.type == kind)
         says = cls.time_axis(layer)
+        given = ((5, 4), (5, 4)) if cls.merges else (5, 4)  # a kind that merges is given a shape per input
         if says == "none":
             with pytest.raises(ShapeError):
-                cls.out_shape(layer, (5, 4))
+                cls.out_shape(layer, given)
             continue
-        out = cls.out_shape(layer, (5, 4))
+        out = cls.out_shape(layer, given)
         assert {"each": len(out) == 2 and out[0] == 5, "keep": len(out) == 2 and out[0] == 5,
                 "drop": len(out) == 1, "merge": out == (20,)}[says], (kind, says, out)
 

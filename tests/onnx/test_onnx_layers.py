@@ -303,9 +303,9 @@ REFUSED = [  # (case, nodes, initializers, pattern)
     ("activation after a pool", [helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[2, 2]),
                                  helper.make_node("Relu", ["p"], ["y"], name="bad")], [],
      r"activation 'bad' \(op Relu\) follows 'p' \(op AveragePool\), a avgpool2d layer"),
-    ("a residual branch", [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-                           helper.make_node("Add", ["c", "x"], ["y"], name="bad")], [W],
-     r"node 'bad' \(op Add\) is not part of a plain chain of layers"),
+    ("a branch joined by a Mul", [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                                  helper.make_node("Mul", ["c", "x"], ["y"], name="bad")], [W],
+     r"node 'bad' \(op Mul\) reads 2 tensors of the network \(c, x\); only Add, Concat may join"),
     ("an unknown op", [helper.make_node("LRN", ["x"], ["y"], name="bad", size=3)], [],
      r"unsupported node 'bad' \(op LRN\); a harness model is a chain of the layers Gemm, MatMul, Conv"),
 ]

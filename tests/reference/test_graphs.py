@@ -1,6 +1,7 @@
 """Graphs on both engines: random networks with skips and merges over linear, convolutional, pooling,
-normalisation and dropout layers (both engines drawing the same masks), scratch against the torch twin in float64 (forward and every gradient to 1e-9,
-200 training steps to 1e-8), and the mistakes a graph can hold, each refused in one line at load."""
+normalisation and dropout layers (both engines drawing the same masks), scratch against the torch
+twin in float64 (forward and every gradient to 1e-9, 200 training steps to 1e-8), and the mistakes
+a graph can hold, each refused in one line at load."""
 
 from __future__ import annotations
 

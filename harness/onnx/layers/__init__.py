@@ -1,17 +1,20 @@
 """ONNX for each layer kind, one module per kind named after it: its writer and its reader(s).
 
-`WRITERS` (kind -> writer) and `READERS` (ONNX op -> (kind, reader)) are what export and the
-graph walk use; a new kind adds its module and its lines here. Shared code of a family lives
-in a module of its own: window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the
-gate orders and the layout ops around a recurrent node, `LAYOUTS`).
+`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)) and `MERGERS` (the same for
+an op joining several tensors of the network) are what export and the graph walk use; a new kind
+adds its module and its lines here. Shared code of a family lives in a module of its own:
+window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the gate orders and the layout ops
+around a recurrent node, `LAYOUTS`).
 """
 
 from __future__ import annotations
 
-from harness.onnx.interface import Layout, Reader, Writer
+from harness.onnx.interface import Layout, MergeReader, Reader, Writer
 from harness.onnx.layers import (
+    add,
     avgpool2d,
     batchnorm,
+    concat,
     conv2d,
     dropout,
     flatten,
@@ -28,8 +31,7 @@ from harness.onnx.layers import (
 WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
-    "batchnorm": batchnorm.write,
-    "globalavgpool2d": globalavgpool2d.write,
+    "batchnorm": batchnorm.write, "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
     "dropout": dropout.write,
 }
 
@@ -47,7 +49,13 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
     **{op: ("dropout", read) for op, read in dropout.READERS.items()},
 }
-IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in READERS.items()}  # ONNX op -> layer kind
+# ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
+MERGERS: dict[str, tuple[str, MergeReader]] = {
+    **{op: ("add", read) for op, read in add.MERGERS.items()},
+    **{op: ("concat", read) for op, read in concat.MERGERS.items()},
+}
+# ONNX op -> layer kind (an op that is both, like Add, a bias or an add: the join's)
+IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in (READERS | MERGERS).items()}
 
 # the ops whose readers take a flat input of open width (its weight says it)
 OPEN_WIDTH: frozenset[str] = frozenset(linear.OPEN_WIDTH)

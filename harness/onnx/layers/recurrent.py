@@ -259,7 +259,7 @@ def _gather(node: Any, a: dict[str, Any], labels: tuple[str, ...], chain: Chain)
         raise Refused(f"a Gather of index {index.tolist()} along the {WORDS[label]} axis of {axes_text(labels)}; only "
                       "the last time step (index -1) of a recurrent layer's output is supported")
     if label == "T":
-        layer = chain.layers[-1] if chain.layers and chain.fresh else None
+        layer = chain.owner if chain.fresh else None
         if layer is None or layer.labels is None or not layer.settings["return_sequences"]:
             raise Refused("it takes the last time step of a tensor that is not a recurrent layer's output")
         layer.settings["return_sequences"] = False
