@@ -5,7 +5,9 @@ The method, the same for every row:
   clock), and the runtimes take turns, in an order that rotates from one repeat to the next,
   so that drift in a shared machine touches every row alike;
 - a timed training figure is one whole epoch (60,000 MNIST samples) after a warm-up of a
-  tenth of an epoch, half an epoch for the convolutional and recurrent rows; a per-step figure
+  tenth of an epoch; the rows of other networks (convolutional, recurrent, residual: the three
+  slowest per sample) time a fifth of an epoch after a fiftieth, and take their test accuracy at
+  the run's threads only, which keeps the whole run within its 8 minutes; a per-step figure
   (XOR) is at least 1 s of steps after 200 warm-up steps; an inference figure is whole passes
   over the test set for at least 1 s after one warm-up pass (`Method`);
 - every training row is timed at the run's threads (all usable cores by default) and at 1
@@ -22,8 +24,9 @@ Rows: the harness's two engines (`scratch`, `torch`); PyTorch as its users write
 MLPClassifier (`sklearn`, an optional extra); onnxruntime on each engine's exported file. The
 machine: float32 GEMM peak of NumPy's and of torch's BLAS (and, where an environment variable
 forces a kernel, the peak with the override removed, measured in a subprocess), and the
-machine record of every runtime's process. Peak memory comes from one epoch of each engine in a
-fresh process, as `harness bench` measures it.
+machine record of every runtime's process. Where the scratch engine's step goes in each other network
+comes from its layers timed by kind over a few batches (`profile.<row>.<kind>`). Peak memory comes
+from one epoch of each engine in a fresh process, as `harness bench` measures it.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ __all__ = ["ENGINES", "INFER_BATCHES", "PLAN", "REPEATS", "TRAIN_BATCHES", "Meth
            "spread"]
 
 PLAN: dict[str, tuple[str, ...]] = {
-    "scratch": ("gemm", "train", "xor", "networks", "infer", "profile"),
+    "scratch": ("gemm", "train", "xor", "networks", "layers", "infer", "profile"),
     "torch": ("gemm", "train", "xor", "networks", "infer"),
     "torch_plain": ("train", "xor", "networks"),
     "torch_compile": ("train",),
@@ -107,7 +110,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     tuple of every repeat's value, from which `comparison` draws a ratio's interval), the settings
     they were taken with, and the tags (machine record, why a row is missing, the busy-machine
     verdict). `networks` names more rows by the files of their networks (`{"conv": mnist_cnn.toml,
-    "rnn": ...}`); `readings` is the source of the machine's readings (the real one by default)."""
+    "rnn": ..., "residual": ...}`, rows of `runtime.NETWORK_ROWS`); `readings` is the source of the machine's
+    readings (the real one by default)."""
     method = method or Method()
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

@@ -13,21 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from harness import machine, stats
-from harness.perf import INFER_BATCHES, PLAN, REPEATS, TRAIN_BATCHES, comparison, ratio, scaling
+from harness.perf import INFER_BATCHES, PLAN, REPEATS, TRAIN_BATCHES, comparison, networks, ratio, scaling
+from harness.perf.networks import NETWORKS
+from harness.perf.runtime import NETWORK_BATCH, NETWORK_ROWS
 from harness.text import plural, span, table
 
 TRAIN_ROWS = [r for r, tasks in PLAN.items() if "train" in tasks]
 XOR_ROWS = [r for r, tasks in PLAN.items() if "xor" in tasks]
 INFER_ROWS = [r for r, tasks in PLAN.items() if "infer" in tasks]
-NETWORK_ROWS = [r for r, tasks in PLAN.items() if "networks" in tasks]
-NETWORK_BATCH = 64
-# row -> (its title, the speed target: scratch / plain PyTorch, why PyTorch is hard to match there)
-NETWORKS = {"conv": ("convolutional network", 0.5, "oneDNN"), "rnn": ("recurrent network", 0.7, "fused kernels")}
 LABELS = {"scratch": "scratch (this project, NumPy)", "torch": "torch (the harness's twin)",
           "torch_plain": "PyTorch, plain loop", "torch_compile": "PyTorch, torch.compile",
           "sklearn": "scikit-learn MLPClassifier", "onnxruntime_scratch": "onnxruntime, scratch's file",
           "onnxruntime_torch": "onnxruntime, torch's file"}
-RATES = ("train_sps", "xor_steps_per_s", "infer_sps", "conv_sps", "rnn_sps")  # the figures shown as ratios
+RATES = ("train_sps", "xor_steps_per_s", "infer_sps", *(f"{r}_sps" for r in NETWORK_ROWS))  # shown as ratios
 MET = {True: "yes", False: "**no**", "~": "~ (the interval straddles the target)", None: "not measured"}
 README_BEGIN, README_END = "<!-- perf-headline:begin -->", "<!-- perf-headline:end -->"
 
@@ -114,18 +112,6 @@ def targets(m: Mapping[str, Any]) -> list[tuple[str, str, bool | str | None]]:
     return out
 
 
-def _timed(m: Mapping[str, Any], row: str, params: Mapping[str, str]) -> str:
-    """What a network row timed: `half an epoch (30,000 samples)`, or `one whole epoch (...)` in older runs."""
-    share = float(params.get("network_share", 1.0))
-    what = "one whole epoch" if share == 1 else "half an epoch" if share == 0.5 else f"{share:.0%} of an epoch"
-    return f"{what} ({int(m.get(f'{row}_samples', 60000)):,} samples)"
-
-
-def network_gflops(m: Mapping[str, float], row: str, runtime: str) -> float:
-    return (m.get(f"{row}_sps.{runtime}.b{NETWORK_BATCH}", math.nan)
-            * m.get(f"{row}_train_flops_per_sample", math.nan) / 1e9)
-
-
 def why_not(m: Mapping[str, float]) -> list[str]:
     """For each target not met, what the measured figures say stands in the way."""
     missed = {t for t, _, ok in targets(m) if ok is False or ok == "~"}
@@ -146,19 +132,8 @@ def why_not(m: Mapping[str, float]) -> list[str]:
         out.append("- **Inference.** onnxruntime adds the bias and applies ReLU inside its GEMM (MLAS) and runs its "
                    "operators on every thread; the scratch forward pass is one BLAS call per layer followed by "
                    "separate single-threaded NumPy passes for the bias, the activation and the softmax.")
-    if any(t.startswith("recurrent") for t in missed):
-        out.append("- **Recurrent layers.** The scratch engine does the input projections of all steps as one "
-                   "GEMM, but the recurrence is a Python loop over time: per step a small (batch x units) GEMM "
-                   "and a handful of element-wise NumPy passes for the gates, each paying NumPy's call overhead, "
-                   "forward and backward. torch's CPU kernels run the whole sequence in C++ with fused gate "
-                   "arithmetic.")
-    if any(t.startswith("convolutional") for t in missed):
-        out.append("- **Convolutions.** The scratch engine lowers each convolution to an im2col copy of the input "
-                   "windows and one batched GEMM per direction; the copies (forward im2col, the col2im "
-                   "scatter-add of the input gradient over the kernel offsets) are single-threaded NumPy passes "
-                   "as large as the GEMMs' operands, and the GEMMs are thin (6 or 16 filters), far below BLAS "
-                   "peak. oneDNN convolves directly in blocked layouts with JIT-compiled kernels, threads "
-                   "included.")
+    titles = {title for title, _, _ in NETWORKS.values() if any(t.startswith(title) for t in missed)}
+    out += networks.reasons(m, titles, fig_ratio)
     if any("scikit-learn" in t for t in missed):
         out.append("- **scikit-learn.** MLPClassifier runs the same matmuls on the same OpenBLAS as the scratch "
                    "engine; what separates the two is only the work around them (its per-batch Python loop, the "
@@ -226,7 +201,9 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
              f"**Method.** {params.get('repeats')} repeats. In each, every runtime runs in a fresh process of its "
              "own, one after another, in an order that rotates from repeat to repeat. A training figure is one "
              f"whole epoch ({int(m.get('train_samples', 60000)):,} samples) after a warm-up of "
-             f"{float(params.get('warmup_share', 0.1)):.0%} of an epoch, at a constant learning rate; a per-step "
+             f"{float(params.get('warmup_share', 0.1)):.0%} of an epoch, at a constant learning rate"
+             + (" (a share of an epoch for the other networks, as their sections say)"
+                if any(k.startswith(tuple(f"{r}_sps." for r in NETWORK_ROWS)) for k in m) else "") + "; a per-step "
              f"figure is at least {params.get('min_window_s')} s of steps after a warm-up; an inference figure is "
              f"whole passes over the test set for at least {params.get('min_window_s')} s. Figures are the median "
              "(min–max) over the repeats. A ratio is written `1.31x [1.25–1.38] (1.10–1.50)`: the ratio of the "
@@ -278,21 +255,7 @@ def markdown(run_id: str, m: Mapping[str, float], params: Mapping[str, str], tag
             k = f"infer_sps.{row}.b{b}"
             cells += [fig(m, k), "—" if row == "scratch" else fig_ratio(m, f"infer_sps.scratch.b{b}", k)]
         lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
-    for row, (title, _, _) in NETWORKS.items():
-        if not any(k.startswith(f"{row}_sps.") for k in m):
-            continue
-        lines += ["", f"## {title[0].upper() + title[1:]}, training, samples/s (batch {NETWORK_BATCH})", "",
-                  f"`{params.get(f'{row}_experiment', '?')}`: {params.get(f'{row}_network', '?')}, float32. "
-                  f"{m.get(f'{row}_train_flops_per_sample', math.nan) / 1e6:.2f} MFLOP per training sample as "
-                  f"the layer table counts them; {_timed(m, row, params)} after the warm-up, at a constant "
-                  "learning rate. Accuracy on the test set after it.", "",
-                  "| runtime | samples/s | GFLOP/s | scratch / it | accuracy |", "|---|---|---|---|---|"]
-        for runtime in NETWORK_ROWS:
-            k = f"{row}_sps.{runtime}.b{NETWORK_BATCH}"
-            acc = m.get(f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}")
-            lines.append(f"| {LABELS[runtime]} | {fig(m, k)} | {network_gflops(m, row, runtime):.1f} | "
-                         + ("—" if runtime == "scratch" else fig_ratio(m, f"{row}_sps.scratch.b{NETWORK_BATCH}", k))
-                         + f" | {'—' if acc is None else f'{acc:.2%}'} |")
+    lines += networks.section(m, params, LABELS, fig, fig_ratio)
     lines += scaling.section(m, params, LABELS, fig, fig_ratio)
     prof = sorted(((v, k.split(".", 2)[2]) for k, v in m.items() if k.startswith("profile.b64.")), reverse=True)
     if prof:

@@ -1,10 +1,11 @@
 """What one runtime's process measures for `harness perf`: the side of the method that runs
 in the fresh process of each repeat (see harness.perf for the whole method).
 
-Each task warms up first and then times whole units: one whole epoch for training (half an epoch
-for the convolutional and recurrent rows), at least `Method.min_window_s` of steps for XOR, whole
-passes over the test set for inference. The training tasks run at each of the thread counts the
-parent asks for, in its order.
+Each task warms up first and then times whole units: one whole epoch for training (a fifth of an
+epoch for the rows of other networks: convolutional, recurrent, residual), at least
+`Method.min_window_s` of steps for XOR, whole passes over the test set for inference. The training
+tasks run at each of the thread counts the parent asks for, in its order. The scratch process also
+times each layer kind's forward and backward over a few batches of each other network (`_layer_shares`).
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ class Method:
     train_batches: tuple[int, ...] = TRAIN_BATCHES
     infer_batches: tuple[int, ...] = INFER_BATCHES
     warmup_share: float = 0.1  # of an epoch, before the timed epoch
-    network_share: float = 0.5  # of an epoch, timed for the convolutional and recurrent rows
+    network_share: float = 0.2  # of an epoch, timed for the rows of other networks (NETWORK_ROWS)
+    network_warmup_share: float = 0.02  # of an epoch, before their timed share
+    layer_batches: int = 30  # batches of each other network over which scratch's layers are timed by kind
     min_window_s: float = 1.0  # of steps (XOR) or inference passes
 
 
 ENGINES = ("scratch", "torch")
+NETWORK_ROWS = ("conv", "rnn", "residual")  # the rows of other networks (files named by the CLI), in perf.md's order
+NETWORK_BATCH = 64
 # runtime -> what its process measures
 
 
@@ -109,20 +114,23 @@ def _train_rows(runtime: str, spec: specs.ExperimentSpec, inputs: RunInputs, met
     return out
 
 
-NETWORK_BATCH = 64
-
-
-def _network_rows(runtime: str, row: str, file: str, method: Method) -> dict[str, float]:
-    """The first `method.network_share` of a training epoch of another kind of network (convolutional,
-    recurrent) after a warm-up, at batch 64 and a constant learning rate: samples/s and the test
-    accuracy after it, as `<row>_sps.<runtime>.b64` and `<row>_accuracy.<runtime>.b64`, and the
-    samples timed (`<row>_samples`)."""
+def _network_inputs(file: str) -> tuple[specs.ExperimentSpec, RunInputs]:
+    """Another network's experiment at batch 64 and a constant learning rate, with its data and initial
+    tensors: made once in a process, for every thread count."""
     spec = specs.from_dict(specs.load(file).to_dict(), [f"training.batch_size={NETWORK_BATCH}",
                                                         "training.lr_decay=1.0"])
-    inputs = prepare(spec, 0)
+    return spec, prepare(spec, 0)
+
+
+def _network_rows(runtime: str, row: str, spec: specs.ExperimentSpec, inputs: RunInputs, method: Method,
+                  accuracy: bool) -> dict[str, float]:
+    """The first `method.network_share` of a training epoch of another network (convolutional, recurrent,
+    residual) after a warm-up of `method.network_warmup_share`: samples/s as `<row>_sps.<runtime>.b64`, the
+    samples timed (`<row>_samples`), and where `accuracy` is asked, the test accuracy after it
+    (`<row>_accuracy.<runtime>.b64`)."""
     if runtime in ENGINES:
         e = engine_class(runtime)(spec.network, spec.training, inputs.initial, seed=inputs.seed)
-        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share,
+        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.network_warmup_share,
                                                 lambda plan: e.train_epoch(inputs.x_train, inputs.y_train, plan),
                                                 share=method.network_share)
         predict = e.predict
@@ -130,13 +138,41 @@ def _network_rows(runtime: str, row: str, file: str, method: Method) -> dict[str
         from harness.reference.plain import PlainTorch
 
         p = PlainTorch(spec.network, spec.training, inputs.initial)
-        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.warmup_share, p.train,
+        seconds, samples = _warm_and_time_epoch(inputs, NETWORK_BATCH, method.network_warmup_share, p.train,
                                                 lambda plan: p.slice_batches(inputs.x_train, inputs.y_train, plan),
                                                 share=method.network_share)
         predict = p.predict
-    return {f"{row}_sps.{runtime}.b{NETWORK_BATCH}": samples / seconds,
-            f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}": _accuracy(predict, inputs),
-            f"{row}_samples": float(samples)}
+    out = {f"{row}_sps.{runtime}.b{NETWORK_BATCH}": samples / seconds, f"{row}_samples": float(samples)}
+    if accuracy:
+        out[f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}"] = _accuracy(predict, inputs)
+    return out
+
+
+def _layer_shares(row: str, spec: specs.ExperimentSpec, inputs: RunInputs, batches: int) -> dict[str, float]:
+    """Share of scratch's training step spent in each layer kind's forward and backward (its activations as
+    `activation`), over `batches` batches after a few of warm-up, as `profile.<row>.<kind>`; what is left
+    (gathering the batch, the loss, the optimizer, the graph's bookkeeping) is one minus their sum. Each
+    layer's methods are wrapped by a clock, which costs well under a microsecond a call."""
+    e = engine_class("scratch")(spec.network, spec.training, inputs.initial, seed=inputs.seed)
+    plan = epoch_batches(len(inputs.x_train), NETWORK_BATCH, inputs.seed, 0)
+    e.train_epoch(inputs.x_train, inputs.y_train, plan[:5])
+    spent: dict[str, float] = {}
+
+    def clocked(method: Callable, kind: str) -> Callable:
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - t0
+        return call
+
+    for layer in e.net.layers:
+        layer.forward, layer.backward = clocked(layer.forward, layer.kind), clocked(layer.backward, layer.kind)
+    t0 = time.perf_counter()
+    e.train_epoch(inputs.x_train, inputs.y_train, plan[5:5 + batches])
+    total = time.perf_counter() - t0
+    return {f"profile.{row}.{kind}": t / total for kind, t in spent.items()}
 
 
 def _xor_row(runtime: str, xor_file: str, min_s: float) -> dict[str, float]:
@@ -216,12 +252,14 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
           networks: dict[str, str] | None = None, counts: tuple[int, ...] = ()) -> None:
     """A runtime's process: pin threads, load data, measure its tasks, send back figures and its machine
     record. The training tasks run once at each thread count of `counts`, in that order (by default
-    `threads` alone), each figure at a count other than `threads` under its `thread_suffix`; the other
-    tasks and the machine record are at `threads`."""
+    `threads` alone), each figure at a count other than `threads` under its `thread_suffix` (the other
+    networks' accuracy only at `threads`); the other tasks and the machine record are at `threads`."""
     try:
         engines = [runtime] if runtime in ENGINES else (["torch"] if runtime.startswith("torch") else [])
         pin_threads(threads, engines)  # held while this process measures, until a training pass re-pins
         inputs = prepare(spec, 0)
+        others = ({row: _network_inputs(f) for row, f in (networks or {}).items()}
+                  if {"networks", "layers"} & set(tasks) else {})
         out: dict[str, float] = {}
         for task in tasks:
             if task in ("train", "networks"):
@@ -232,9 +270,9 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
                         out.update({k + suffix: v for k, v in _train_rows(runtime, spec, inputs, method).items()})
                         out["train_samples"] = float(len(inputs.x_train))
                     else:
-                        for row, file in (networks or {}).items():
-                            out.update({k if k.endswith("_samples") else k + suffix: v
-                                        for k, v in _network_rows(runtime, row, file, method).items()})
+                        for row, (s, data) in others.items():
+                            out.update({k if k.endswith("_samples") else k + suffix: v for k, v in
+                                        _network_rows(runtime, row, s, data, method, t == threads).items()})
                 pin_threads(threads, engines)
                 continue
             if task == "gemm":
@@ -246,6 +284,9 @@ def serve(conn, runtime: str, spec: specs.ExperimentSpec, xor_file: str, threads
                 out.update(_infer_rows(runtime, spec, inputs, model_file, method))
             elif task == "profile":
                 out.update(_profile(spec, inputs, min(method.train_batches)))
+            elif task == "layers":
+                for row, (s, data) in others.items():
+                    out.update(_layer_shares(row, s, data, method.layer_batches))
         conn.send(("ok", (out, machine.record())))
     except BaseException as e:  # reported to the parent, which records the row as failed
         conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))

@@ -13,16 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.perf.runtime import NETWORK_ROWS
 from harness.text import table
 
 ONE = ".t1"
+RATES = ("train_sps", *(f"{row}_sps" for row in NETWORK_ROWS))  # the training figures, in perf.md's order
 
 
 def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(figure at the run's threads, its 1-thread figure, runtime) for every training row timed at both."""
     out = []
     for key in sorted(m):
-        if key.endswith(ONE) and key.split(".")[0] in ("train_sps", "conv_sps", "rnn_sps"):
+        if key.endswith(ONE) and key.split(".")[0] in RATES:
             base = key.removesuffix(ONE)
             if base in m:
                 out.append((base, key, base.split(".")[1]))
@@ -45,8 +47,7 @@ def section(m: Mapping[str, Any], params: Mapping[str, str], labels: Mapping[str
         return []
     n = params.get("threads", "?")
     titles = {"train_sps": f"`{params.get('experiment', '?')}`",
-              "conv_sps": f"`{params.get('conv_experiment', 'conv')}`",
-              "rnn_sps": f"`{params.get('rnn_experiment', 'rnn')}`"}
+              **{f"{row}_sps": f"`{params.get(f'{row}_experiment', row)}`" for row in NETWORK_ROWS}}
 
     def place(row: tuple[str, str, str]) -> tuple[int, int, int]:  # network, batch, runtime as perf.md lists them
         rate, _, batch = row[0].split(".")

@@ -1,6 +1,7 @@
 """PyTorch as a PyTorch user writes it: the peer rows of `harness perf`.
 
-`PlainTorch` is the training loop of PyTorch's own examples: an `nn.Sequential`, the batches
+`PlainTorch` is the training loop of PyTorch's own examples: an `nn.Sequential` (for a network
+that is not a chain, `Graph`, the module a user writes for a residual network), the batches
 sliced into tensors before the loop (as a DataLoader hands them over), and per batch
 `zero_grad`, forward, loss, `backward`, `step`, nothing else. It starts from the harness's
 initial parameters and takes the harness's batch order, so its figures differ from the
@@ -32,17 +33,20 @@ class PlainTorch:
         dtype = DTYPES[training.dtype]
         loss_cls, fused_with = LOSSES[training.loss]
         params = {**initial_state(network, training.dtype), **params}  # state left out starts at its initial values
-        layers: list[nn.Module] = []
+        steps: list[tuple[nn.Module, nn.Module]] = []  # each layer of the spec and its activation
         modules = layer_modules(network, dtype)
         for i, (layer, act) in enumerate(modules):
             with torch.no_grad():
                 for name, p in [*layer.named_parameters(), *layer.named_buffers()]:
                     p.copy_(torch.from_numpy(np.asarray(params[f"layers.{i}.{name}"])))
-            layers.append(nn.Dropout(layer.p) if isinstance(layer, MaskedDropout) else layer)
+            if isinstance(layer, MaskedDropout):
+                layer = nn.Dropout(layer.p)  # as users write it: torch's own masks
             last = i == len(modules) - 1
-            if not (last and fused_with == network.output_activation.name) and not isinstance(act, nn.Identity):
-                layers.append(act)  # the loss takes logits where it fuses
-        self.model = nn.Sequential(*layers)
+            if last and fused_with == network.output_activation.name:
+                act = nn.Identity()  # the loss takes logits where it fuses
+            steps.append((layer, act))
+        self.model = (nn.Sequential(*(m for step in steps for m in step if not isinstance(m, nn.Identity)))
+                      if network.is_chain else Graph(steps, network.wiring.sources))
         self.step_model = torch.compile(self.model) if compile else self.model
         self.loss_fn = per_step(loss_cls())
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
@@ -70,6 +74,24 @@ class PlainTorch:
         self.model.eval()
         return self.output(self.model(torch.from_numpy(x))).numpy()
 
+
+class Graph(nn.Module):
+    """A network that is not a chain, written as a PyTorch user writes a residual network: its layers
+    as modules, and a forward that runs them in order, each on the outputs its `from` names (-1: the
+    network's input), so that a skip is `a + b` and a merge `torch.cat` (the add and concat kinds'
+    modules, harness.reference.layers)."""
+
+    def __init__(self, steps: Sequence[tuple[nn.Module, nn.Module]], sources: Sequence[tuple[int, ...]]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layer for layer, _ in steps)
+        self.acts = nn.ModuleList(act for _, act in steps)
+        self.sources = sources
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs: list[torch.Tensor] = []
+        for layer, act, src in zip(self.layers, self.acts, self.sources, strict=True):
+            outs.append(act(layer(*(x if j < 0 else outs[j] for j in src))))
+        return outs[-1]
 
 
 def compile_works() -> None:

@@ -246,13 +246,15 @@ def test_perf_refuses_the_readme_headline_from_a_busy_run_unless_forced(tmp_path
               "busy.others_share.n": 5.0, "busy.busy_repeats": 5.0 if busy else 0.0})
     tags = {"harness.busy": str(busy).lower(), "harness.busy_threshold": "0.1", "machine.cpu": "Some CPU"}
     settings = {"threads": "2", "repeats": "5", "experiment": "mnist"}
-    monkeypatch.setattr(perf, "measure", lambda *a, **k: (m, settings, tags))
+    asked = {}
+    monkeypatch.setattr(perf, "measure", lambda *a, **k: (asked.update(k), (m, settings, tags))[1])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{perf_report.README_BEGIN}\nold figure 9.9x\n{perf_report.README_END}\n")
     xor = ROOT / "experiments" / "xor.toml"
-    argv = ["perf", "--experiment", xor, "--xor", xor, "--cnn", "", "--rnn", "", "--readme", readme,
+    argv = ["perf", "--experiment", xor, "--xor", xor, "--cnn", "", "--rnn", "", "--resnet", "", "--readme", readme,
             "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", tmp_path / "out", *(["--force"] * force)]
     assert cli.main([str(a) for a in argv]) == code
+    assert asked["networks"] == {}  # '' leaves each network's row out
     out = capsys.readouterr().out
     assert ("9.9x" not in readme.read_text()) == rewritten
     refusals = [line for line in out.splitlines() if "not rewritten" in line]
@@ -296,3 +298,88 @@ def test_a_spread_warning_pairs_figures_taken_at_the_same_thread_count():
     md = perf_report.markdown("run1", m, {"threads": "2", "repeats": "5", "experiment": "mnist"}, {})
     assert "`train_sps.scratch.b64.t1` / `train_sps.torch.b64.t1`" in md
     assert "`train_sps.scratch.b64.t1` / `train_sps.torch.b64`," not in md
+
+
+def residual_metrics(scratch=3_000.0):
+    """A run with the residual row: scratch at `scratch` samples/s against plain PyTorch's 6,000, at 2 threads and 1,
+    and scratch's step timed by layer kind."""
+    m = fake_metrics()
+    m.update({"residual_train_flops_per_sample": 7_500_000.0, "residual_samples": 12032.0,
+              "residual_accuracy.scratch.b64": 0.95, "residual_accuracy.torch_plain.b64": 0.951,
+              "profile.residual.conv2d": 0.6, "profile.residual.batchnorm": 0.2, "profile.residual.activation": 0.05,
+              "profile.residual.add": 0.01, "profile.residual.maxpool2d": 0.04})
+    for suffix in ("", ".t1"):
+        with_repeats(m, f"residual_sps.scratch.b64{suffix}", [scratch * f for f in (1.0, 1.01, 0.99, 1.005, 0.995)])
+        with_repeats(m, f"residual_sps.torch.b64{suffix}", [5_000.0, 5_050.0, 4_950.0, 5_020.0, 4_980.0])
+        with_repeats(m, f"residual_sps.torch_plain.b64{suffix}", [6_000.0, 6_060.0, 5_940.0, 6_030.0, 5_970.0])
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "residual_experiment": "mnist_resnet",
+              "residual_network": "[1, 28, 28] -> conv2d 16 k3 p1 -> batchnorm relu -> ... -> 10 softmax",
+              "network_share": "0.2", "network_warmup_share": "0.02", "layer_batches": "30"}
+    return m, params
+
+
+RESIDUAL_TARGET = "residual network, training, batch 64: scratch >= 0.6x plain PyTorch (oneDNN)"
+
+
+def test_the_residual_row_reports_samples_gflops_its_target_and_what_stands_in_its_way():
+    m, params = residual_metrics(3_000.0)  # 0.50x plain PyTorch: below the 0.6x target
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-05")
+    section = md.split("## Residual network, training, samples/s (batch 64)")[1].split("\n## ")[0]
+    assert "`mnist_resnet`: [1, 28, 28] -> conv2d 16 k3 p1" in section and "7.50 MFLOP per training sample" in section
+    assert "20% of an epoch (12,032 samples) after a warm-up of 2% of an epoch" in section
+    # 3,000 samples/s x 7.5 MFLOP = 22.5 GFLOP/s; plain PyTorch 6,000: 45.0
+    assert "| scratch (this project, NumPy) | 3,000 (2,970–3,030) | 22.5 | — | 95.00% |" in section
+    assert "| PyTorch, plain loop | 6,000 (5,940–6,060) | 45.0 | 0.50x [" in section
+    assert "over 30 batches at 2 threads" in section and "`conv2d` 60%, `batchnorm` 20%" in section
+    assert "the rest (the batch's gather, the loss, the optimizer, the graph's gradient sums) 10%" in section
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[RESIDUAL_TARGET] is False
+    assert f"| {RESIDUAL_TARGET} | 0.50x [" in md
+    why = md.split("## What stands in the way of the targets not met")[1]
+    assert "**Residual network.** scratch trains it at 0.50x [" in why and "(22.5 against 45.0 GFLOP/s)" in why
+    assert "60% to convolutions, 20% to batch normalisation, 10% to the other layers" in why
+    scaling = md.split("## Thread scaling")[1].splitlines()
+    scaling_rows = [line for line in scaling if line.startswith("| `mnist_resnet`")]
+    assert len(scaling_rows) == 3 and "a share of an epoch for the other networks" in md
+    m, params = residual_metrics(4_200.0)  # 0.70x: the target met, nothing said against it
+    assert {t: ok for t, _, ok in perf_report.targets(m)}[RESIDUAL_TARGET] is True
+    assert "**Residual network.**" not in perf_report.markdown("run1", m, params, {}, "2026-12-05")
+
+
+def test_a_residual_row_without_its_layer_timing_names_the_known_reason():
+    m, params = residual_metrics(3_000.0)
+    for k in [k for k in m if k.startswith("profile.residual.")]:
+        del m[k]
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-05")
+    assert "Where scratch's step goes" not in md
+    assert "The known reasons: scratch's im2col copies and its single-threaded NumPy passes" in md
+
+
+def test_an_older_run_without_the_residual_row_still_renders():
+    m = fake_metrics()  # a run of an older harness: conv and rnn rows timed half an epoch after the 10% warm-up
+    m.update({"conv_train_flops_per_sample": 2_000_000.0, "conv_samples": 30016.0})
+    with_spread(m, "conv_sps.scratch.b64", 4_000.0, 3_800.0, 4_200.0)
+    with_spread(m, "conv_sps.torch_plain.b64", 10_000.0, 9_000.0, 11_000.0)
+    params = {"threads": "2", "repeats": "5", "experiment": "mnist", "conv_experiment": "mnist_cnn",
+              "warmup_share": "0.1", "network_share": "0.5"}
+    md = perf_report.markdown("run1", m, params, {}, "2026-12-01")
+    assert "half an epoch (30,016 samples) after a warm-up of 10% of an epoch" in md
+    assert "## Residual network" not in md and "**Residual network.**" not in md
+    assert f"| {RESIDUAL_TARGET} | — | not measured |" in md
+
+
+def test_measure_times_the_residual_row_on_every_runtime_and_scratch_s_layers_by_kind(mnist_ready):
+    xor = ROOT / "experiments" / "xor.toml"
+    method = perf.Method(train_batches=(4,), infer_batches=(4,), warmup_share=0.5, min_window_s=0.05,
+                         network_share=0.003, network_warmup_share=0.001, layer_batches=2)
+    m, settings, _ = perf.measure(xor, xor, threads=2, repeats=1, log=lambda _: None, method=method,
+                                  runtimes=("scratch", "torch", "torch_plain"), readings=QuietMachine(),
+                                  networks={"residual": ROOT / "experiments" / "mnist_resnet.toml"})
+    for runtime in ("scratch", "torch", "torch_plain"):
+        assert m[f"residual_sps.{runtime}.b64"] > 0 and m[f"residual_sps.{runtime}.b64.t1"] > 0
+        assert 0 <= m[f"residual_accuracy.{runtime}.b64"] <= 1
+        assert f"residual_accuracy.{runtime}.b64.t1" not in m  # the accuracy at the run's threads only
+    assert m["residual_samples"] == 3 * 64 and settings["residual_experiment"] == "mnist_resnet"
+    assert m["residual_train_flops_per_sample"] > 0
+    shares = {k.split(".")[2]: v for k, v in m.items() if k.startswith("profile.residual.")}
+    assert {"conv2d", "batchnorm", "add", "activation", "maxpool2d"} <= set(shares)
+    assert all(0 < v < 1 for v in shares.values()) and sum(shares.values()) <= 1

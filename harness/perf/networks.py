@@ -1,0 +1,120 @@
+"""perf.md on the rows of other networks (convolutional, recurrent, residual): each one's table of
+samples/s and GFLOP/s, where the scratch engine's step goes by layer kind, and what stands in the way
+of a target not met, written from the measured figures.
+
+A row's figures are `<row>_sps.<runtime>.b64` (with `.t1` at one thread), its FLOPs per training
+sample `<row>_train_flops_per_sample` as the layer table counts them (merges and normalisation
+included), and its step's shares by layer kind `profile.<row>.<kind>` (`harness.perf.runtime._layer_shares`).
+`fig` and `fig_ratio` write a figure and a ratio as the rest of perf.md does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.perf.runtime import NETWORK_BATCH, NETWORK_ROWS
+
+# row -> (its title, the speed target: scratch / plain PyTorch, why PyTorch is hard to match there)
+NETWORKS = {"conv": ("convolutional network", 0.5, "oneDNN"), "rnn": ("recurrent network", 0.7, "fused kernels"),
+            "residual": ("residual network", 0.6, "oneDNN")}
+RUNTIMES = ("scratch", "torch", "torch_plain")  # the runtimes each row times (`PLAN`'s "networks" task)
+AROUND = "the batch's gather, the loss, the optimizer, the graph's gradient sums"  # what no layer times
+REST = f"the rest ({AROUND})"
+CONVOLUTIONS = ("the scratch engine lowers each convolution to an im2col copy of the input windows and one "
+                "batched GEMM per direction; the copies (forward im2col, the col2im scatter-add of the input "
+                "gradient over the kernel offsets) are single-threaded NumPy passes as large as the GEMMs' "
+                "operands, and the GEMMs are thin (a few dozen filters at most), far below BLAS peak")
+
+
+def gflops(m: Mapping[str, Any], row: str, runtime: str, suffix: str = "") -> float:
+    return (m.get(f"{row}_sps.{runtime}.b{NETWORK_BATCH}{suffix}", math.nan)
+            * m.get(f"{row}_train_flops_per_sample", math.nan) / 1e9)
+
+
+def shares(m: Mapping[str, Any], row: str) -> list[tuple[str, float]]:
+    """(layer kind, share of scratch's step) from the most to the least, the rest last; [] where not measured."""
+    found = sorted(((v, k.split(".", 2)[2]) for k, v in m.items() if k.startswith(f"profile.{row}.")), reverse=True)
+    if not found:
+        return []
+    return [(kind, share) for share, kind in found] + [(REST, max(0.0, 1 - sum(s for s, _ in found)))]
+
+
+def _timed(m: Mapping[str, Any], row: str, params: Mapping[str, str]) -> str:
+    """What a row timed, `20% of an epoch (12,032 samples) after a warm-up of 2% of an epoch` (an older run:
+    half an epoch after the training rows' warm-up)."""
+    share = float(params.get("network_share", 1.0))
+    what = "one whole epoch" if share == 1 else "half an epoch" if share == 0.5 else f"{share:.0%} of an epoch"
+    warm = float(params.get("network_warmup_share", params.get("warmup_share", 0.1)))
+    return f"{what} ({int(m.get(f'{row}_samples', 60000)):,} samples) after a warm-up of {warm:.0%} of an epoch"
+
+
+def section(m: Mapping[str, Any], params: Mapping[str, str], labels: Mapping[str, str],
+            fig: Callable[..., str], fig_ratio: Callable[..., str]) -> list[str]:
+    """perf.md's section of each row the run measured, in `NETWORK_ROWS` order."""
+    lines: list[str] = []
+    for row in NETWORK_ROWS:
+        if not any(k.startswith(f"{row}_sps.") for k in m):
+            continue
+        title = NETWORKS[row][0]
+        lines += ["", f"## {title[0].upper() + title[1:]}, training, samples/s (batch {NETWORK_BATCH})", "",
+                  f"`{params.get(f'{row}_experiment', '?')}`: {params.get(f'{row}_network', '?')}, float32. "
+                  f"{m.get(f'{row}_train_flops_per_sample', math.nan) / 1e6:.2f} MFLOP per training sample as "
+                  f"the layer table counts them; {_timed(m, row, params)}, at a constant learning rate. Accuracy "
+                  f"on the test set after it, at {params.get('threads', '?')} threads.", "",
+                  "| runtime | samples/s | GFLOP/s | scratch / it | accuracy |", "|---|---|---|---|---|"]
+        for runtime in RUNTIMES:
+            k = f"{row}_sps.{runtime}.b{NETWORK_BATCH}"
+            acc = m.get(f"{row}_accuracy.{runtime}.b{NETWORK_BATCH}")
+            lines.append(f"| {labels[runtime]} | {fig(m, k)} | {gflops(m, row, runtime):.1f} | "
+                         + ("—" if runtime == "scratch" else fig_ratio(m, f"{row}_sps.scratch.b{NETWORK_BATCH}", k))
+                         + f" | {'—' if acc is None else f'{acc:.2%}'} |")
+        found = shares(m, row)
+        if found:
+            lines += ["", f"Where scratch's step goes, each layer's forward and backward timed by kind over "
+                          f"{params.get('layer_batches', 'a few')} batches at {params.get('threads', '?')} threads "
+                          "(median over the repeats): " + ", ".join(f"{_kind(k)} {s:.0%}" for k, s in found) + "."]
+    return lines
+
+
+def _kind(kind: str) -> str:
+    return kind if kind == REST else f"`{kind}`"
+
+
+def reasons(m: Mapping[str, Any], missed: set[str], fig_ratio: Callable[..., str]) -> list[str]:
+    """For each row whose target was not met (`missed` holds the titles), what stands in its way."""
+    out = []
+    if "recurrent network" in missed:
+        out.append("- **Recurrent layers.** The scratch engine does the input projections of all steps as one "
+                   "GEMM, but the recurrence is a Python loop over time: per step a small (batch x units) GEMM "
+                   "and a handful of element-wise NumPy passes for the gates, each paying NumPy's call overhead, "
+                   "forward and backward. torch's CPU kernels run the whole sequence in C++ with fused gate "
+                   "arithmetic.")
+    if "convolutional network" in missed:
+        out.append(f"- **Convolutions.** {CONVOLUTIONS[0].upper() + CONVOLUTIONS[1:]}. oneDNN convolves directly in "
+                   "blocked layouts with JIT-compiled kernels, threads included.")
+    if "residual network" in missed:
+        out.append(_residual(m, fig_ratio))
+    return out
+
+
+def _residual(m: Mapping[str, Any], fig_ratio: Callable[..., str]) -> str:
+    """The residual row's reason, from its figures: the ratio, the FLOP rates, the step's shares by kind."""
+    a, b = f"residual_sps.scratch.b{NETWORK_BATCH}", f"residual_sps.torch_plain.b{NETWORK_BATCH}"
+    text = (f"- **Residual network.** scratch trains it at {fig_ratio(m, a, b)} the plain loop's rate "
+            f"({gflops(m, 'residual', 'scratch'):.1f} against {gflops(m, 'residual', 'torch_plain'):.1f} GFLOP/s)")
+    if a + ".t1" in m and b + ".t1" in m:
+        text += f", {fig_ratio(m, a + '.t1', b + '.t1')} at 1 thread"
+    found = dict(shares(m, "residual"))
+    if not found:
+        return text + (". The known reasons: scratch's im2col copies and its single-threaded NumPy passes "
+                       f"(batch normalisation, activations, pooling) around thin GEMMs; {CONVOLUTIONS}.")
+    conv, norm = found.get("conv2d", 0.0), found.get("batchnorm", 0.0)
+    other = 1 - conv - norm - found[REST]
+    return text + (f". Its step goes {conv:.0%} to convolutions, {norm:.0%} to batch normalisation, {other:.0%} to "
+                   f"the other layers (activations, pooling, the add) and {found[REST]:.0%} to {AROUND}. In the "
+                   f"convolutions, {CONVOLUTIONS}. Batch normalisation is a chain of single-threaded NumPy passes "
+                   "over every activation (the batch's mean and variance, normalising, scaling; backward as many), "
+                   "where PyTorch's CPU kernel takes the statistics and normalises in a few vectorised passes "
+                   "spread over its threads.")
