@@ -291,10 +291,11 @@ class Network:
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> Network:
-        """A network from an ONNX chain of supported layers, as this project or torch.onnx.export (either
+        """A network from an ONNX graph of supported layers, as this project or torch.onnx.export (either
         exporter) writes it: Gemm, or MatMul and its bias Add (linear), Conv, MaxPool, AveragePool, Flatten
-        or Reshape, RNN, LSTM and GRU with the Transpose, Squeeze, Reshape and Gather around them (rnn,
-        lstm, gru), and the activations after a layer (harness/onnx/read.py says exactly what is read)."""
+        or Reshape, BatchNormalization, GlobalAveragePool, RNN, LSTM and GRU with the Transpose, Squeeze,
+        Reshape and Gather around them (rnn, lstm, gru), the activations after a layer, and Add or Concat
+        joining layers' outputs (add, concat: a ResNet's skips); harness/onnx/read.py says exactly what is read."""
         from harness import onnx
         from harness.errors import ModelFileError
 
