@@ -36,6 +36,14 @@ def layer_modules(spec: NetworkSpec, dtype: torch.dtype) -> list[tuple[nn.Module
     return out
 
 
+def run_wired(x: torch.Tensor, layers, acts, sources) -> torch.Tensor:
+    """A graph's forward: each layer, then its activation, on the outputs its sources name (-1: the input)."""
+    outs: list[torch.Tensor] = []
+    for layer, act, src in zip(layers, acts, sources, strict=True):
+        outs.append(act(layer(*(x if j < 0 else outs[j] for j in src))))
+    return outs[-1]
+
+
 class Net(nn.Module):
     """The layers named `layers.i` (torch's state-dict names, as the scratch engine names them),
     each followed by its activation in `acts.i`, in a chain or wired as the spec says (each layer
@@ -66,11 +74,8 @@ class Net(nn.Module):
                 if i < last or not self.logits_out:
                     x = act(x)
             return x
-        outs: list[torch.Tensor] = []
-        for i, (layer, act, src) in enumerate(zip(self.layers, self.acts, self.sources, strict=True)):
-            h = layer(*(x if j < 0 else outs[j] for j in src))
-            outs.append(act(h) if i < last or not self.logits_out else h)
-        return outs[-1]
+        acts = [*self.acts[:-1], (lambda h: h) if self.logits_out else self.acts[-1]]
+        return run_wired(x, self.layers, acts, self.sources)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)

@@ -23,7 +23,7 @@ from torch import nn
 from harness.init import initial_state
 from harness.reference.engine import DTYPES, LOSSES, make_optimizer, per_step
 from harness.reference.layers.dropout import MaskedDropout
-from harness.reference.modules import activation_module, layer_modules
+from harness.reference.modules import activation_module, layer_modules, run_wired
 from harness.spec import NetworkSpec, TrainingSpec
 
 
@@ -88,10 +88,7 @@ class Graph(nn.Module):
         self.sources = sources
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs: list[torch.Tensor] = []
-        for layer, act, src in zip(self.layers, self.acts, self.sources, strict=True):
-            outs.append(act(layer(*(x if j < 0 else outs[j] for j in src))))
-        return outs[-1]
+        return run_wired(x, self.layers, self.acts, self.sources)
 
 
 def compile_works() -> None:
