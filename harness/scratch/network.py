@@ -22,7 +22,7 @@ import numpy as np
 from harness.batches import epoch_batches
 from harness.init import initial_parameters, initial_state
 from harness.metrics import get as get_metric
-from harness.scratch import activations, losses, optim
+from harness.scratch import activations, losses, optim, parallel
 from harness.scratch.graph import Graph
 from harness.scratch.layers import LAYERS, ActivationLayer, Layer
 from harness.spec import NetworkSpec, OptimizerSpec
@@ -83,6 +83,8 @@ class Network:
         self._order = [f"{prefix}.{n}" for prefix, layer in owned
                        for n in [*layer.param_shapes(), *layer.state_shapes()]]
         self._first_weighted = next(i for i, layer in enumerate(self.layers) if layer.param_shapes())
+        # layers that split their batches over the engine's own workers: BLAS gives them its threads
+        self._splits = any(layer.splits_batch for layer in self.layers)
         self._batches: dict[int, _Batch] = {}
         self._heads: dict[tuple[int, bool], _Head] = {}
         self._last: tuple[np.ndarray, _Head, tuple[int, ...]] | None = None  # logits as rows, head, shape
@@ -163,11 +165,12 @@ class Network:
         (a fresh large array per layer and call would cost a page fault per page)."""
         x = self._input(x)
         out = np.empty((0, self.spec.outputs), dtype=self.dtype)
-        for start in range(0, len(x), PREDICT_BLOCK):
-            block = self._through(x[start:start + PREDICT_BLOCK], training=False)
-            if start == 0:
-                out = np.empty((len(x), *block.shape[1:]), dtype=self.dtype)
-            out[start:start + len(block)] = block
+        with parallel.own_threads(self._splits):
+            for start in range(0, len(x), PREDICT_BLOCK):
+                block = self._through(x[start:start + PREDICT_BLOCK], training=False)
+                if start == 0:
+                    out = np.empty((len(x), *block.shape[1:]), dtype=self.dtype)
+                out[start:start + len(block)] = block
         return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str = "accuracy",
@@ -190,9 +193,14 @@ class Network:
         Each batch is gathered into a buffer of its size with `take(..., out=, mode="clip")`, which
         skips NumPy's buffered bounds-checking path (the indices come from `epoch_batches`).
         """
+        with parallel.own_threads(self._splits):
+            return self._epoch(x, y, batches, loss, optimizer)
+
+    def _epoch(self, x: np.ndarray, y: np.ndarray, batches: Iterable[np.ndarray], loss: losses.Loss,
+               optimizer: optim.Optimizer) -> float:
+        head = loss.fused_with != self.output.name
         total, seen = 0.0, 0
         grads = {"all": self._flat_grad}
-        head = loss.fused_with != self.output.name
         for idx in batches:
             n = len(idx)
             batch = self._batches.get(n)

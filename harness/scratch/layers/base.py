@@ -27,11 +27,12 @@ import numpy as np
 
 from harness.layers import LayerSpec, Shape
 
-MAX_BUFFERS = 32  # a caller cycling through batch sizes: drop the buffers rather than hoard memory
+MAX_BUFFERS = 64  # a caller cycling through batch sizes: drop the buffers rather than hoard memory
 
 
 class Layer:
     kind: ClassVar[str]  # the name of the layer table's kind this class implements
+    splits_batch: ClassVar[bool] = False  # it splits its batch over harness.scratch.parallel's workers
 
     def __init__(self, spec: LayerSpec, in_shape: Shape, dtype: np.dtype) -> None:
         self.spec = spec

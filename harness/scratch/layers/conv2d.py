@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from harness.scratch import parallel
 from harness.scratch.layers.base import Layer
 
 BLOCK_BYTES = 1 << 20  # a block's largest work buffer, about half a core's L2: larger blocks fall out of it
@@ -44,6 +45,7 @@ class Conv2d(Layer):
     """
 
     kind = "conv2d"
+    splits_batch = True
 
     def __init__(self, spec, in_shape, dtype) -> None:
         super().__init__(spec, in_shape, dtype)
@@ -65,20 +67,22 @@ class Conv2d(Layer):
 
     # -- geometry -----------------------------------------------------------------------------
 
-    def _padded(self, x: np.ndarray, name: str) -> np.ndarray:
-        """x zero-padded into a flat buffer of rows Wr wide, with `slack` zeros after it."""
-        n = len(x)
+    def _pad(self, x: np.ndarray, flat: np.ndarray, s: int, e: int) -> None:
+        """Samples s..e of x zero-padded into the flat buffer of the whole batch, rows Wr wide."""
         c, h, w = self.in_shape
         ph, pw = self.padding
-        size = n * c * self.hp * self.wr
-        flat = self.buffer(name, (size + self.slack,))
-        xp = flat[:size].reshape(n, c, self.hp, self.wr)
+        xp = flat[s * c * self.hp * self.wr:e * c * self.hp * self.wr].reshape(e - s, c, self.hp, self.wr)
         xp[:, :, :ph] = 0
         xp[:, :, ph + h:] = 0
         xp[:, :, ph:ph + h, :pw] = 0
         xp[:, :, ph:ph + h, pw + w:] = 0
+        xp[:, :, ph:ph + h, pw:pw + w] = x[s:e]
+
+    def _flat(self, n: int, name: str) -> np.ndarray:
+        """A flat buffer for n padded samples, with `slack` zeros after them for the last junk window."""
+        size = n * self.in_shape[0] * self.hp * self.wr
+        flat = self.buffer(name, (size + self.slack,))
         flat[size:] = 0
-        xp[:, :, ph:ph + h, pw:pw + w] = x
         return flat
 
     def _windows(self, flat: np.ndarray, n: int) -> np.ndarray:
@@ -88,17 +92,17 @@ class Conv2d(Layer):
         row, chan = self.wr * e, self.hp * self.wr * e
         return as_strided(flat, (n, c, kh, kw, self.out_shape[1], self.wq), (c * chan, chan, row, e, sh * row, sw * e))
 
-    def _blocks(self, n: int):
-        for start in range(0, n, self.block):
-            yield start, min(start + self.block, n)
+    def _blocks(self, s: int, e: int):
+        for start in range(s, e, self.block):
+            yield start, min(start + self.block, e)
 
-    def _work(self, name: str, b: int, shape: tuple[int, ...]) -> np.ndarray:
-        """A work buffer for a block of b samples: one allocation of a whole block serves all."""
-        return self.buffer(name, (self.block, *shape))[:b]
+    def _work(self, name: str, worker: int, b: int, shape: tuple[int, ...]) -> np.ndarray:
+        """A worker's buffer for a block of b samples: one allocation of a whole block serves all."""
+        return self.buffer(f"{name}/{worker}", (self.block, *shape))[:b]
 
-    def _im2col(self, windows: np.ndarray) -> np.ndarray:
+    def _im2col(self, windows: np.ndarray, worker: int) -> np.ndarray:
         """The im2col matrix of a block of samples, (b, K + 1, L), its last row ones for the bias."""
-        cols = self._work("cols", len(windows), (self.k + 1, self.l))
+        cols = self._work("cols", worker, len(windows), (self.k + 1, self.l))
         cols[:, :self.k].reshape(windows.shape)[...] = windows
         cols[:, self.k] = 1
         return cols
@@ -108,19 +112,26 @@ class Conv2d(Layer):
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         n = len(x)
         f, oh, ow = self.out_shape
-        flat = self._padded(x, "xp" if training else "xp_eval")
+        flat = self._flat(n, "xp" if training else "xp_eval")
         windows = self._windows(flat, n)
         wb = self.buffer("wb", (f, self.k + 1))
         wb[:, :self.k] = self.params["weight"].reshape(f, self.k)
         wb[:, self.k] = self.params["bias"]
         y = self.buffer("y" if training else "y_eval", (n, f, oh, ow))
-        for s, e in self._blocks(n):
-            cols = self._im2col(windows[s:e])
-            if self.wq == ow:
-                np.matmul(wb, cols, out=y[s:e].reshape(e - s, f, self.l))
-            else:
-                wide = np.matmul(wb, cols, out=self._work("y_wide", e - s, (f, self.l)))
-                y[s:e] = wide.reshape(e - s, f, oh, self.wq)[..., :ow]
+
+        def work(worker: int, start: int, end: int) -> None:
+            # Each worker pads its own samples. A junk window of its last sample reads the next
+            # sample's first elements, which another worker may be writing: junk is cropped away.
+            self._pad(x, flat, start, end)
+            for s, e in self._blocks(start, end):
+                cols = self._im2col(windows[s:e], worker)
+                if self.wq == ow:
+                    np.matmul(wb, cols, out=y[s:e].reshape(e - s, f, self.l))
+                else:
+                    wide = np.matmul(wb, cols, out=self._work("y_wide", worker, e - s, (f, self.l)))
+                    y[s:e] = wide.reshape(e - s, f, oh, self.wq)[..., :ow]
+
+        parallel.over_samples(n, work)
         if training:
             self._xp, self._n = flat, n
         return y
@@ -129,51 +140,57 @@ class Conv2d(Layer):
         flat, n = self._xp, self._n
         c, h, w = self.in_shape
         f, oh, ow = self.out_shape
-        (kh, kw), (sh, sw) = self.kernel, self.stride
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         windows = self._windows(flat, n)
         dwt = self.buffer("dwt", (n, self.k + 1, f))
+        chan = self.hp * self.wr
+        cropped = need_dx and not (ph == pw == 0 and self.wr == w)
         if need_dx:
             wt = self.params["weight"].transpose(3, 1, 2, 0).reshape(kw * c, kh * f)  # Wₜ[(j, c), (i, f)]
-            chan = self.hp * self.wr
             dflat = self.buffer("dxp", (n * c * chan + self.slack,))
-            dflat.fill(0)
             e_ = dflat.itemsize
-            shifted = as_strided(dflat, (kw, n, c * self.p), (e_, c * chan * e_, sw * e_))  # dx under kernel column j
-        for s, e in self._blocks(n):
-            b = e - s
-            cols = self._im2col(windows[s:e])
-            if need_dx:
-                dyd = self._work("dy_dilated", b, (f, self.hd, self.wq))
-                dyd.fill(0)
-                dyd[:, :, kh - 1:kh - 1 + (oh - 1) * sh + 1:sh, :ow] = dy[s:e]
-            if need_dx and sh == 1:
-                dyw = dyd[:, :, kh - 1:kh - 1 + oh].reshape(b, f, self.l)
-            elif self.wq == ow:
-                dyw = dy[s:e].reshape(b, f, self.l)
-            else:
-                dyw = self._work("dy_wide", b, (f, oh, self.wq))
-                dyw[..., ow:] = 0
-                dyw[..., :ow] = dy[s:e]
-                dyw = dyw.reshape(b, f, self.l)
-            np.matmul(cols, dyw.transpose(0, 2, 1), out=dwt[s:e])
-            if need_dx:
-                stack = self._work("dy_rows", b, (kh, f, self.p))  # S: dy under kernel row i
-                for i in range(kh):
-                    stack[:, i] = dyd[:, :, kh - 1 - i:kh - 1 - i + self.hp].reshape(b, f, self.p)
-                z = np.matmul(wt, stack.reshape(b, kh * f, self.p), out=self._work("z", b, (kw * c, self.p)))
-                z = z.reshape(b, kw, c * self.p)
-                for j in range(kw):
-                    np.add(shifted[j, s:e], z[:, j], out=shifted[j, s:e])
+            # dx under kernel column j, each sample's run cut at its own end: what would run past
+            # it is the zero gradient of junk windows, and another worker's samples lie there
+            shifted = [as_strided(dflat[j:], (n, c * self.p - j // sw), (c * chan * e_, sw * e_)) for j in range(kw)]
+            dx = self.buffer("dx", (n, c, h, w)) if cropped else dflat[:n * c * h * w].reshape(n, c, h, w)
 
+        def work(worker: int, start: int, end: int) -> None:
+            if need_dx:
+                dflat[start * c * chan:end * c * chan] = 0
+            for s, e in self._blocks(start, end):
+                b = e - s
+                cols = self._im2col(windows[s:e], worker)
+                if need_dx:
+                    dyd = self._work("dy_dilated", worker, b, (f, self.hd, self.wq))
+                    dyd.fill(0)
+                    dyd[:, :, kh - 1:kh - 1 + (oh - 1) * sh + 1:sh, :ow] = dy[s:e]
+                if need_dx and sh == 1:
+                    dyw = dyd[:, :, kh - 1:kh - 1 + oh].reshape(b, f, self.l)
+                elif self.wq == ow:
+                    dyw = dy[s:e].reshape(b, f, self.l)
+                else:
+                    dyw = self._work("dy_wide", worker, b, (f, oh, self.wq))
+                    dyw[..., ow:] = 0
+                    dyw[..., :ow] = dy[s:e]
+                    dyw = dyw.reshape(b, f, self.l)
+                np.matmul(cols, dyw.transpose(0, 2, 1), out=dwt[s:e])
+                if need_dx:
+                    stack = self._work("dy_rows", worker, b, (kh, f, self.p))  # S: dy under kernel row i
+                    for i in range(kh):
+                        stack[:, i] = dyd[:, :, kh - 1 - i:kh - 1 - i + self.hp].reshape(b, f, self.p)
+                    z = self._work("z", worker, b, (kw * c, self.p))
+                    z = np.matmul(wt, stack.reshape(b, kh * f, self.p), out=z)
+                    z = z.reshape(b, kw, c * self.p)
+                    for j in range(kw):
+                        run = shifted[j][s:e]
+                        np.add(run, z[:, j, :run.shape[1]], out=run)
+            if cropped:
+                padded = dflat[start * c * chan:end * c * chan].reshape(end - start, c, self.hp, self.wr)
+                dx[start:end] = padded[:, :, ph:ph + h, pw:pw + w]
+
+        parallel.over_samples(n, work)
         # Σ over samples by add.reduce, not by a product with ones: OpenBLAS's threaded gemv is erratic
         dwb = np.add.reduce(dwt, axis=0, out=self.buffer("dwb", (self.k + 1, f)))
         self.grads["weight"][...] = dwb[:self.k].reshape(c, kh, kw, f).transpose(3, 0, 1, 2)
         self.grads["bias"][...] = dwb[self.k]
-        if not need_dx:
-            return None
-        ph, pw = self.padding
-        if ph == pw == 0 and self.wr == w:
-            return dflat[:n * c * h * w].reshape(n, c, h, w)
-        dx = self.buffer("dx", (n, c, h, w))
-        dx[...] = dflat[:n * c * chan].reshape(n, c, self.hp, self.wr)[:, :, ph:ph + h, pw:pw + w]
-        return dx
+        return dx if need_dx else None
