@@ -10,7 +10,6 @@ a busy machine (`harness.run.interference`), said so in one line, and left out o
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -25,7 +24,7 @@ from harness.data import DATASETS
 from harness.errors import HarnessError, SpecError
 from harness.metrics import get as get_metric
 from harness.run import interference
-from harness.run.isolation import run_isolated
+from harness.run.isolation import RunProcess
 from harness.run.prepare import check_fits, threads_for
 from harness.run.runner import RunResult
 from harness.tracking.store import StoreWriteError
@@ -93,12 +92,31 @@ class LocalExecutor:
 
     def run(self, tracker: tracking.Tracker, s: specs.ExperimentSpec, jobs: list[Job], threads: int,
             parent_id: str, busy_threshold: float = interference.BUSY_THRESHOLD) -> Iterator[Done]:
-        for engine, seed in jobs:
-            try:
-                yield engine, seed, run_one(tracker, s, engine, seed, threads, monitor=self.monitor,
-                                            busy_threshold=busy_threshold)
-            except HarnessError as e:
-                yield engine, seed, e
+        """The jobs in order. Each run's process starts while the one before finishes its untimed work
+        (its ONNX check, then the parent's logging), and waits for its turn to start a clock."""
+        ahead: RunProcess | None = None
+
+        def start(k: int) -> RunProcess | None:
+            if k >= len(jobs):
+                return None
+            return RunProcess(s, *jobs[k], threads=threads, monitor=self.monitor, export=True)
+
+        try:
+            for k, (engine, seed) in enumerate(jobs):
+                process, ahead = ahead or start(k), None
+
+                def released(k: int = k) -> None:
+                    nonlocal ahead
+                    ahead = start(k + 1)
+
+                try:
+                    yield engine, seed, run_one(tracker, s, engine, seed, threads, monitor=self.monitor,
+                                                busy_threshold=busy_threshold, process=process, on_released=released)
+                except HarnessError as e:
+                    yield engine, seed, e
+        finally:
+            if ahead is not None:  # the bench stopped early: the run started ahead never gets its turn
+                ahead.close(failed=True)
 
 
 def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str | None = None,
@@ -155,13 +173,20 @@ def bench(paths: Sequence[str | Path], overrides: Sequence[str] = (), uri: str |
 
 def run_one(tracker: tracking.Tracker, s: specs.ExperimentSpec, engine: str, seed: int, threads: int,
             run_id: str | None = None, monitor: dict | None = None,
-            busy_threshold: float = interference.BUSY_THRESHOLD) -> RunResult:
-    """One run in a fresh process, logged as a child run (an existing one with `run_id`), tagged
-    with the busy-machine verdict."""
-    with tracker.child(s, engine, seed, threads, run_id) as run_id, \
-            tempfile.TemporaryDirectory(prefix="harness-") as tmp:
-        result = run_isolated(s, engine, seed, threads=threads, monitor=monitor or MONITOR, export_dir=tmp)
-        tracker.log_result(run_id, s, result, interference.busy_tags(result.resources, busy_threshold))
+            busy_threshold: float = interference.BUSY_THRESHOLD, process: RunProcess | None = None,
+            on_released: Callable[[], None] | None = None) -> RunResult:
+    """One run in a fresh process (`process`, when one was started ahead for it), logged as a child
+    run (an existing one with `run_id`), tagged with the busy-machine verdict. `on_released()` is
+    called when the run has nothing timed left."""
+    process = process or RunProcess(s, engine, seed, threads=threads, monitor=monitor or MONITOR, export=True)
+    failed = True
+    try:
+        with tracker.child(s, engine, seed, threads, run_id) as run_id:
+            result = process.result(on_released=on_released)
+            tracker.log_result(run_id, s, result, interference.busy_tags(result.resources, busy_threshold))
+        failed = False
+    finally:
+        process.close(failed)
     return result
 
 

@@ -110,12 +110,16 @@ EpochCallback = Callable[[EpochRecord], None]
 
 
 def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = None,
-        on_epoch: EpochCallback | None = None, monitor: Any = None, export_dir: str | None = None) -> RunResult:
+        on_epoch: EpochCallback | None = None, monitor: Any = None, export_dir: str | None = None,
+        before_clocks: Callable[[], None] | None = None, after_clocks: Callable[[], None] | None = None) -> RunResult:
     """Train and evaluate one engine on one seed of an experiment, in this process.
 
     `on_epoch` is called after each epoch's clocks have stopped. `monitor`, if given, is
     started and stopped around the training loop (`start()`, `stop() -> dict`). With
     `export_dir`, the trained model is saved there as ONNX and checked with onnxruntime.
+    `before_clocks()` is called when the data is loaded and the model built, and the run waits
+    for it to return before its first clock starts; `after_clocks()` once nothing timed remains
+    (the export's own clock included): what a pipeline of runs needs to keep others off the clocks.
     """
     inputs = prepare(spec, seed)
     n_threads = threads_for(spec, threads)
@@ -125,6 +129,8 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     record = {**machine.record(), **{(f"build.{k}" if "." in k else f"version.{k}"): v
                                     for k, v in cls.versions().items()}}
     metric = get_metric(spec.evaluation.metric)
+    if before_clocks is not None:
+        before_clocks()
     if monitor is not None:
         monitor.start()
     try:
@@ -143,7 +149,9 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     d = inputs.data
     checked = None
     if export_dir is not None:
-        checked = _export(model, spec, engine, seed, Path(export_dir), inputs, predictions, metric)
+        checked = _export(model, spec, engine, seed, Path(export_dir), inputs, predictions, metric, after_clocks)
+    elif after_clocks is not None:
+        after_clocks()
     return RunResult(
         experiment=spec.name, engine=engine, seed=seed, metric=metric.name, epochs=records, final=final,
         train_time_s=clock.train_s, eval_time_s=clock.eval_s, time_to_target_s=clock.to_target_s,
@@ -158,7 +166,7 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
 
 
 def _export(model, spec: ExperimentSpec, engine: str, seed: int, folder: Path, inputs: RunInputs,
-            predictions: np.ndarray, metric: Metric) -> OnnxCheck:
+            predictions: np.ndarray, metric: Metric, after_clocks: Callable[[], None] | None = None) -> OnnxCheck:
     from harness import __version__
     from harness.onnx.runtime import predict_onnx
 
@@ -167,6 +175,8 @@ def _export(model, spec: ExperimentSpec, engine: str, seed: int, folder: Path, i
                              {"experiment": spec.to_json(), "engine": engine, "seed": str(seed),
                               "harness_version": __version__})
     elapsed = time.perf_counter() - t0
+    if after_clocks is not None:
+        after_clocks()
     try:
         on_file = predict_onnx(path, inputs.x_test)
     except ModelFileError as e:  # onnxruntime has no float64 kernel for some activations

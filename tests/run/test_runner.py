@@ -4,7 +4,7 @@ import signal
 import pytest
 
 from harness import spec
-from harness.run.isolation import ChildError, RunFailed, run_isolated
+from harness.run.isolation import ChildError, RunFailed, RunProcess, run_isolated
 from harness.run.runner import TrainingDiverged, run
 from tests.cli.test_cli import ROOT
 
@@ -113,3 +113,60 @@ def test_data_holding_nan_is_refused_before_training_not_blamed_on_the_learning_
     with pytest.raises(DataError, match=r"x_train holds NaN or infinity \(first at row 2\)"):
         _check_finite(d)
     _check_finite(Dataset("xor", np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros((4, 1)), "test"))
+
+
+def test_a_run_started_ahead_waits_for_its_turn_before_any_clock():
+    s = load("xor", "training.epochs=5")
+    process = RunProcess(s, "scratch", 0)
+    try:
+        assert process.conn.poll(120), "the run never got ready"
+        assert process.conn.recv() == ("ready", None)  # imports, data and model done
+        assert not process.conn.poll(1.0)  # and no epoch comes until its turn
+        process.conn.send("go")
+        seen = []
+        result = process.result(on_epoch=seen.append)
+    finally:
+        process.close()
+    assert [e.epoch for e in seen] == [1, 2, 3, 4, 5] and len(result.epochs) == 5
+
+
+def test_the_bench_starts_a_run_ahead_only_once_the_run_before_has_released_its_clocks(tmp_path, monkeypatch):
+    from harness.run import bench
+    from tests.run import machines
+
+    events = []
+
+    class Recorded(RunProcess):
+        def __init__(self, spec, engine, seed, **kwargs):
+            events.append(("start", engine, seed))
+            super().__init__(spec, engine, seed, **kwargs)
+            assert self.export_dir is not None  # the bench's runs export their models
+
+        def result(self, **kwargs):
+            then = kwargs.pop("on_released", None)
+
+            def released():
+                events.append(("released", self.engine, self.seed))
+                if then is not None:
+                    then()
+
+            events.append(("turn", self.engine, self.seed))
+            return super().result(on_released=released, **kwargs)
+
+        def close(self, failed=False):
+            super().close(failed)
+            events.append(("closed", self.engine, self.seed))
+
+    monkeypatch.setattr(bench, "RunProcess", Recorded)
+    path = tmp_path / "xor.toml"
+    path.write_text((EXPERIMENTS / "xor.toml").read_text().replace("epochs = 500", "epochs = 20").replace(
+        "seeds = [0, 1, 2]", "seeds = [0, 1]"))
+    _, [outcome] = bench.bench([path], uri=f"sqlite:///{tmp_path / 'mlflow.db'}", out=lambda _: None,
+                               executor=machines.quiet())
+    assert not outcome.failures and len(outcome.results) == 4
+    jobs = [("scratch", 0), ("torch", 0), ("scratch", 1), ("torch", 1)]
+    expected = [("start", *jobs[0])]
+    for k, job in enumerate(jobs):  # the next run starts after this one's clocks, its turn comes after this one ended
+        expected += [("turn", *job), ("released", *job), *([("start", *jobs[k + 1])] if k + 1 < len(jobs) else []),
+                     ("closed", *job)]
+    assert events == expected
