@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+MIN_ELEMENTS = 1 << 14  # the least work worth a worker's hand-over (about 20 µs): elements per worker
+
 _lock = threading.Lock()
 _busy = threading.Lock()  # held while the workers run one caller's work
 _blas: list | None = None  # threadpoolctl's controllers of the BLAS libraries NumPy loaded
@@ -113,6 +115,11 @@ def split(n: int, parts: int) -> list[tuple[int, int]]:
     for i in range(parts):
         bounds.append(bounds[-1] + q + (i < r))
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def min_samples(per_sample: int) -> int:
+    """The fewest samples worth a worker of their own, for samples of `per_sample` elements."""
+    return max(1, -(-MIN_ELEMENTS // max(1, per_sample)))
 
 
 def over_samples(n: int, work: Callable[[int, int, int], None], min_per_worker: int = 1) -> None:

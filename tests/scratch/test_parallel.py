@@ -12,7 +12,7 @@ from threadpoolctl import ThreadpoolController
 
 from harness.layers import LayerSpec
 from harness.scratch import parallel
-from harness.scratch.layers import Conv2d
+from harness.scratch.layers import AvgPool2d, BatchNorm, Conv2d, MaxPool2d
 
 BLAS = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
 needs_blas = pytest.mark.skipif(not BLAS, reason="no BLAS library threadpoolctl can control")
@@ -163,3 +163,57 @@ def test_two_threads_running_convolutions_at_once_each_get_their_own_result(monk
     for want, got in zip(expected, results, strict=True):
         for a, b in zip(want, got, strict=True):
             np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+
+
+def bound_layer(cls, spec, in_shape, seed=0):
+    layer = cls(spec, in_shape, np.float64)
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(size=s) for k, s in layer.param_shapes().items()}
+    state = {k: np.abs(rng.normal(size=s)) for k, s in layer.state_shapes().items()}
+    layer.bind(params, {k: np.zeros(s) for k, s in layer.param_shapes().items()}, state)
+    return layer
+
+
+def pool(kind, kernel, stride, padding):
+    return LayerSpec(kind, (("kernel", kernel), ("stride", stride), ("padding", padding)))
+
+
+def norm(affine=True):
+    return LayerSpec("batchnorm", (("eps", 1e-5), ("momentum", 0.1), ("affine", affine)))
+
+
+SPLIT_LAYERS = {  # (class, spec, input shape, input: "normal" or "zeros" (every max-pool window a tie))
+    "maxpool": (MaxPool2d, pool("maxpool2d", (2, 2), (2, 2), (0, 0)), (3, 8, 8), "normal"),
+    "maxpool ties": (MaxPool2d, pool("maxpool2d", (2, 2), (2, 2), (0, 0)), (3, 8, 8), "zeros"),
+    "maxpool overlapping padded": (MaxPool2d, pool("maxpool2d", (3, 3), (2, 2), (1, 1)), (2, 7, 9), "normal"),
+    "avgpool padded": (AvgPool2d, pool("avgpool2d", (3, 3), (2, 2), (1, 1)), (2, 7, 9), "normal"),
+    "batchnorm image": (BatchNorm, norm(), (3, 5, 4), "normal"),
+    "batchnorm flat": (BatchNorm, norm(), (6,), "normal"),
+    "batchnorm no affine": (BatchNorm, norm(affine=False), (3, 5, 4), "normal"),
+}
+
+
+def steps(layer, x, g):
+    """Training forward and backward, then an evaluation forward: outputs, gradients and state."""
+    out = [layer.forward(x, training=True).copy(), layer.backward(g).copy()]
+    out += [v.copy() for v in layer.grads.values()] + [v.copy() for v in layer.state.values()]
+    return [*out, layer.forward(x, training=False).copy()]
+
+
+@pytest.mark.parametrize("name", SPLIT_LAYERS)
+@pytest.mark.parametrize("n", [5, 8])
+def test_pooling_and_batchnorm_split_over_workers_equal_one_worker(name, n, monkeypatch):
+    cls, spec, in_shape, kind = SPLIT_LAYERS[name]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(n, *in_shape)) if kind == "normal" else np.zeros((n, *in_shape))
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)  # split even these small batches
+    results = []
+    for workers in (1, 3):
+        monkeypatch.setattr(parallel, "workers", lambda workers=workers: workers)
+        layer = bound_layer(cls, spec, in_shape)
+        layer.block = 1  # several blocks per worker
+        g = np.random.default_rng(4).normal(size=(n, *layer.out_shape))
+        results.append(steps(layer, x, g))
+    assert len(results[0]) == len(results[1])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)

@@ -19,9 +19,12 @@ class AvgPool2d(Pool2d):
         n = len(x)
         y = self.buffer("y" if training else "y_eval", (n, *self.out_shape))
         total = y.reshape(-1)
-        for s, e in self._blocks(n):
-            win = self._gather(x[s:e])  # not kept: one buffer serves both modes
+
+        def block(worker: int, s: int, e: int) -> None:
+            win = self._gather(x[s:e], worker)  # not kept: one buffer serves both modes
             np.add.reduce(win, axis=0, out=total[s * self.m:e * self.m])
+
+        self._each_block(n, block)
         np.divide(total, self.kk, out=total)
         if training:
             self._n = n
@@ -33,7 +36,10 @@ class AvgPool2d(Pool2d):
         n = self._n
         g = np.divide(dy, self.kk, out=self.buffer("g", (n, *self.out_shape))).reshape(-1)
         dx = self.buffer("dx", (n, *self.in_shape))
-        for s, e in self._blocks(n):
+
+        def block(worker: int, s: int, e: int) -> None:
             dwin = np.broadcast_to(g[s * self.m:e * self.m], (self.kk, (e - s) * self.m))
-            self._scatter(dwin, dx[s:e])
+            self._scatter(dwin, dx[s:e], worker)
+
+        self._each_block(n, block)
         return dx

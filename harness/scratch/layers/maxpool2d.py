@@ -37,17 +37,20 @@ class MaxPool2d(Pool2d):
         y = self.buffer("y" if training else "y_eval", (n, *self.out_shape))
         top = y.reshape(-1)
         mask = self.buffer("mask", (self.kk, n * self.m), np.dtype(bool)) if training else None
-        for s, e in self._blocks(n):
-            win = self._gather(x[s:e])
+
+        def block(worker: int, s: int, e: int) -> None:
+            win = self._gather(x[s:e], worker)
             np.maximum.reduce(win, axis=0, out=top[s * self.m:e * self.m])  # NaN propagates, as torch's max
             if training:
-                self._winners(win, top[s * self.m:e * self.m], mask[:, s * self.m:e * self.m])
+                self._winners(win, top[s * self.m:e * self.m], mask[:, s * self.m:e * self.m], worker)
+
+        self._each_block(n, block)
         if training:
             self._mask = mask
         return y
 
-    def _winners(self, win: np.ndarray, top: np.ndarray, mask: np.ndarray) -> None:
-        won = self.buffer("won", (self.block * self.m,), np.dtype(bool))[:len(top)]
+    def _winners(self, win: np.ndarray, top: np.ndarray, mask: np.ndarray, worker: int) -> None:
+        won = self.buffer(f"won/{worker}", (self.block * self.m,), np.dtype(bool))[:len(top)]
         np.equal(win[0], top, out=mask[0])
         won[...] = mask[0]
         for o in range(1, self.kk):
@@ -80,9 +83,12 @@ class MaxPool2d(Pool2d):
         n = mask.shape[1] // self.m
         dx = self.buffer("dx", (n, *self.in_shape))
         flat_dy = dy.reshape(-1)
-        for s, e in self._blocks(n):
+
+        def block(worker: int, s: int, e: int) -> None:
             cut = slice(s * self.m, e * self.m)
-            dwin = self.buffer("dwin", (self.kk, self.block * self.m))[:, :(e - s) * self.m]
+            dwin = self.buffer(f"dwin/{worker}", (self.kk, self.block * self.m))[:, :(e - s) * self.m]
             np.multiply(mask[:, cut], flat_dy[cut], out=dwin)
-            self._scatter(dwin, dx[s:e])
+            self._scatter(dwin, dx[s:e], worker)
+
+        self._each_block(n, block)
         return dx

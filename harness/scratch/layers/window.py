@@ -6,6 +6,8 @@ are several times slower on strided operands than on contiguous ones, and its co
 Backward scatters window-major gradients back with one strided copy per kernel offset, or an
 add where windows overlap (stride < kernel). Blocks of samples keep the window buffers in the
 core's cache: a whole batch's would not fit, and every pass over it would go to memory.
+The blocks are split between the engine's workers (`harness.scratch.parallel`), each with
+buffers of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from harness.scratch import parallel
 from harness.scratch.layers.base import Layer
 
 BLOCK_BYTES = 1 << 20  # the window buffer of a block of samples, about half a core's L2
@@ -22,6 +25,7 @@ class Pool2d(Layer):
     """A pooling window over each channel; its subclass reduces the windows its own way."""
 
     pad_value: float
+    splits_batch = True
 
     def __init__(self, spec, in_shape, dtype) -> None:
         super().__init__(spec, in_shape, dtype)
@@ -37,13 +41,17 @@ class Pool2d(Layer):
                       and (h, w) == (oh * self.kernel[0], ow * self.kernel[1]))
         self.block = max(1, BLOCK_BYTES // (self.kk * self.m * self.dtype.itemsize))  # samples per block
 
-    def _blocks(self, n: int):
-        for start in range(0, n, self.block):
-            yield start, min(start + self.block, n)
+    def _each_block(self, n: int, fn) -> None:
+        """fn(worker, s, e) for every block [s, e) of [0, n), the blocks split between the workers."""
+        def work(worker: int, start: int, end: int) -> None:
+            for s in range(start, end, self.block):
+                fn(worker, s, min(s + self.block, end))
 
-    def _work(self, name: str, b: int, shape: tuple[int, ...]) -> np.ndarray:
-        """A work buffer for a block of b samples: one allocation of a whole block serves all."""
-        return self.buffer(name, (self.block, *shape))[:b]
+        parallel.over_samples(n, work, parallel.min_samples(int(np.prod(self.in_shape))))
+
+    def _work(self, name: str, worker: int, b: int, shape: tuple[int, ...]) -> np.ndarray:
+        """A worker's buffer for a block of b samples: one allocation of a whole block serves all."""
+        return self.buffer(f"{name}/{worker}", (self.block, *shape))[:b]
 
     def _windows(self, x: np.ndarray) -> np.ndarray:
         """(kh, kw, b, C, OH, OW) view of the windows of x (already padded, any strides)."""
@@ -52,26 +60,26 @@ class Pool2d(Layer):
         sn, sc, sy, sx = x.strides
         return as_strided(x, (kh, kw, len(x), x.shape[1], oh, ow), (sy, sx, sn, sc, sh * sy, sw * sx))
 
-    def _gather(self, x: np.ndarray) -> np.ndarray:
+    def _gather(self, x: np.ndarray, worker: int) -> np.ndarray:
         """The windows of a block x, padded with `pad_value`, copied into a (kh·kw, b·C·OH·OW) buffer."""
         b = len(x)
         ph, pw = self.padding
         if ph or pw:
             _, h, w = self.in_shape
-            xp = self._work("xp", b, self.padded_shape)
+            xp = self._work("xp", worker, b, self.padded_shape)
             xp.fill(self.pad_value)
             xp[:, :, ph:ph + h, pw:pw + w] = x
             x = xp
-        win = self.buffer("win", (self.kk, self.block * self.m))[:, :b * self.m]
+        win = self.buffer(f"win/{worker}", (self.kk, self.block * self.m))[:, :b * self.m]
         win.reshape(*self.kernel, b, *self.out_shape)[...] = self._windows(x)
         return win
 
-    def _scatter(self, dwin: np.ndarray, dx: np.ndarray) -> None:
+    def _scatter(self, dwin: np.ndarray, dx: np.ndarray, worker: int) -> None:
         """Sums window-major gradients (kh·kw, b·C·OH·OW) of a block into its pixels, dx (b, C, H, W)."""
         b = len(dx)
         ph, pw = self.padding
         _, h, w = self.in_shape
-        dxp = self._work("dxp", b, self.padded_shape) if ph or pw else dx
+        dxp = self._work("dxp", worker, b, self.padded_shape) if ph or pw else dx
         if not self.tiled:
             dxp.fill(0)
         views = self._windows(dxp)
