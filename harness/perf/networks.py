@@ -23,9 +23,10 @@ RUNTIMES = ("scratch", "torch", "torch_plain")  # the runtimes each row times (`
 AROUND = "the batch's gather, the loss, the optimizer, the graph's gradient sums"  # what no layer times
 REST = f"the rest ({AROUND})"
 CONVOLUTIONS = ("the scratch engine lowers each convolution to an im2col copy of the input windows and one "
-                "batched GEMM per direction; the copies (forward im2col, the col2im scatter-add of the input "
-                "gradient over the kernel offsets) are single-threaded NumPy passes as large as the GEMMs' "
-                "operands, and the GEMMs are thin (a few dozen filters at most), far below BLAS peak")
+                "GEMM per sample and direction, the batch split between its worker threads (each copying and "
+                "multiplying its own samples on one BLAS thread); the copies (forward im2col, the col2im "
+                "scatter-add of the input gradient over the kernel offsets) are NumPy passes as large as the "
+                "GEMMs' operands, and the GEMMs are thin (a few dozen filters at most), far below BLAS peak")
 
 
 def gflops(m: Mapping[str, Any], row: str, runtime: str, suffix: str = "") -> float:
@@ -108,13 +109,14 @@ def _residual(m: Mapping[str, Any], fig_ratio: Callable[..., str]) -> str:
         text += f", {fig_ratio(m, a + '.t1', b + '.t1')} at 1 thread"
     found = dict(shares(m, "residual"))
     if not found:
-        return text + (". The known reasons: scratch's im2col copies and its single-threaded NumPy passes "
+        return text + (". The known reasons: scratch's im2col copies and its many NumPy passes "
                        f"(batch normalisation, activations, pooling) around thin GEMMs; {CONVOLUTIONS}.")
     conv, norm = found.get("conv2d", 0.0), found.get("batchnorm", 0.0)
     other = 1 - conv - norm - found[REST]
     return text + (f". Its step goes {conv:.0%} to convolutions, {norm:.0%} to batch normalisation, {other:.0%} to "
                    f"the other layers (activations, pooling, the add) and {found[REST]:.0%} to {AROUND}. In the "
-                   f"convolutions, {CONVOLUTIONS}. Batch normalisation is a chain of single-threaded NumPy passes "
-                   "over every activation (the batch's mean and variance, normalising, scaling; backward as many), "
-                   "where PyTorch's CPU kernel takes the statistics and normalises in a few vectorised passes "
-                   "spread over its threads.")
+                   f"convolutions, {CONVOLUTIONS}. Batch normalisation is a chain of NumPy passes over every "
+                   "activation (the batch's mean and variance, normalising, scaling; backward as many), split "
+                   "between the workers but each a trip through memory, where PyTorch's CPU kernel takes the "
+                   "statistics and normalises in a few fused, vectorised passes; the activations and the add are "
+                   "single-threaded passes more.")

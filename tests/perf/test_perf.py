@@ -351,7 +351,7 @@ def test_a_residual_row_without_its_layer_timing_names_the_known_reason():
         del m[k]
     md = perf_report.markdown("run1", m, params, {}, "2026-12-05")
     assert "Where scratch's step goes" not in md
-    assert "The known reasons: scratch's im2col copies and its single-threaded NumPy passes" in md
+    assert "The known reasons: scratch's im2col copies and its many NumPy passes" in md
 
 
 def test_an_older_run_without_the_residual_row_still_renders():
