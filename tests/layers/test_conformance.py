@@ -93,6 +93,8 @@ EXAMPLES: dict[str, Example] = {
                                         {"type": "concat", "from": ["a", "b"], "activation": "relu"})),
     "dropout": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "dropout", "p": 0.3})),
     "dropout image": Example(IMAGE, (PRE_IMAGE, {"type": "dropout"}, {"type": "flatten"})),
+    "layernorm": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "layernorm"})),
+    "layernorm sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "layernorm", "eps": 2 ** -10})),
     "dropout sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "dropout", "p": 0.2}, {"type": "gru", "units": 4})),
 }  # a name's first word is the kind; a second names one more example of it
 

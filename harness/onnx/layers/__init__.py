@@ -20,6 +20,7 @@ from harness.onnx.layers import (
     flatten,
     globalavgpool2d,
     gru,
+    layernorm,
     linear,
     lstm,
     maxpool2d,
@@ -32,7 +33,7 @@ WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write, "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
-    "dropout": dropout.write,
+    "dropout": dropout.write, "layernorm": layernorm.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -48,6 +49,7 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
     **{op: ("dropout", read) for op, read in dropout.READERS.items()},
+    **{op: ("layernorm", read) for op, read in layernorm.READERS.items()},
 }
 # ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
 MERGERS: dict[str, tuple[str, MergeReader]] = {

@@ -19,6 +19,7 @@ from harness.reference.layers import (
                                      flatten,
                                      globalavgpool2d,
                                      gru,
+                                     layernorm,
                                      linear,
                                      lstm,
                                      maxpool2d,
@@ -40,4 +41,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "add": add.module,
     "concat": concat.module,
     "dropout": dropout.module,
+    "layernorm": layernorm.module,
 }
