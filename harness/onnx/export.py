@@ -33,6 +33,11 @@ class Graph:
 
     def __init__(self, tensors: dict[str, np.ndarray], shapes: list[Any]) -> None:
         self.tensors, self.shapes, self.nodes, self.inits = tensors, shapes, [], []
+        self.functions: dict[tuple[str, str], Any] = {}  # (domain, name) -> the model's local function
+
+    def function(self, proto: Any) -> None:
+        """A local function the model carries (once, however many nodes call it), its domain imported."""
+        self.functions.setdefault((proto.domain, proto.name), proto)
 
     def param(self, name: str) -> str:
         """The network's tensor `name`, written as an initializer of that name."""
@@ -80,8 +85,10 @@ def export(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dt
         [helper.make_tensor_value_info(INPUT, elem, _dims(spec.input_shape))],
         [helper.make_tensor_value_info(OUTPUT, elem, _dims(spec.shapes[-1]))],
         initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="nn-harness")
+    domains = sorted({domain for domain, _ in g.functions})
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    *(helper.make_opsetid(d, 1) for d in domains)],
+                              ir_version=IR_VERSION, producer_name="nn-harness", functions=list(g.functions.values()))
     props = {"network": json.dumps(network_to_dict(spec)), "dtype": str(dtype), **(metadata or {})}
     helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)

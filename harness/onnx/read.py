@@ -45,7 +45,8 @@ from harness.catalog import INITIALIZERS
 from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
 from harness.onnx import external, graph
-from harness.onnx.interface import Refused, axes_text
+from harness.onnx.interface import Refused, axes_text, describe
+from harness.onnx.layers import FUNCTIONS
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
 from harness.spec.tables import read_json
@@ -84,6 +85,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     model = read_model(path)
     try:
         external.inline(model, path.absolute().parent)
+        _check_functions(model)
         walk = Walk(model.graph)
         for node in model.graph.node:
             walk.step(node)
@@ -127,6 +129,20 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
                 value = np.zeros(layer.params["weight"].shape[0], dtype=dtype)
             tensors[f"layers.{i}.{name}"] = value
     return spec, tensors, dtype
+
+
+def _check_functions(model: Any) -> None:
+    """Every node calling a local function we write (self-attention) finds in the model exactly the
+    function we write: onnxruntime runs the model's, `from_onnx` reads the node as our layer."""
+    defined = {(f.domain, f.name): f for f in model.functions}
+    for node in model.graph.node:
+        check = FUNCTIONS.get((node.domain, node.op_type))
+        if check is None:
+            continue
+        function = defined.get((node.domain, node.op_type))
+        why = f"the model defines no function {node.domain}.{node.op_type}" if function is None else check(function)
+        if why:
+            raise Refused(f"node {describe(node)}: {why}")
 
 
 def _check_end(walk: Walk, outputs: list[str]) -> None:

@@ -11,6 +11,7 @@ from torch import nn
 from harness.layers import LayerSpec
 from harness.reference.layers import (
                                      add,
+                                     attention,
                                      avgpool2d,
                                      batchnorm,
                                      concat,
@@ -42,4 +43,5 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "concat": concat.module,
     "dropout": dropout.module,
     "layernorm": layernorm.module,
+    "attention": attention.module,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from harness.scratch.layers.activation import ActivationLayer
 from harness.scratch.layers.add import Add
+from harness.scratch.layers.attention import Attention
 from harness.scratch.layers.avgpool2d import AvgPool2d
 from harness.scratch.layers.base import Layer
 from harness.scratch.layers.batchnorm import BatchNorm
@@ -23,7 +24,7 @@ from harness.scratch.layers.rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (
     Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat,
-    LayerNorm)}
+    LayerNorm, Attention)}
 
-__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "AvgPool2d", "Concat", "Conv2d", "Dense",
-           "Dropout", "Flatten", "GlobalAvgPool2d", "Layer", "LayerNorm", "MaxPool2d"]
+__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "Attention", "AvgPool2d", "Concat", "Conv2d",
+           "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Layer", "LayerNorm", "MaxPool2d"]
