@@ -26,8 +26,7 @@ class Attention(Kind):
             raise ShapeError(f"attention takes sequences [time, features], but its input has shape {list(in_shape)}")
         d, heads = in_shape[1], s.get("heads")
         if d % heads:
-            raise ShapeError(f"heads = {heads} must divide the {d} features of its input {list(in_shape)} "
-                             "(each head takes features / heads of them)")
+            raise ShapeError(f"heads = {heads} must divide its {d} features (each head takes features / heads)")
         return d
 
     @classmethod
