@@ -5,8 +5,9 @@ the output of each layer it takes (`spec.wiring.sources`: the one before it, unl
 The input is [batch, *input_shape] with a dynamic batch (and a dynamic "time" where the time
 length is open), the file opset 21 and IR version 10 (what onnxruntime 1.31 reads), every tensor
 a writer names stored as an initializer under that name (torch's `layers.i.weight`, i counting
-`spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), and the experiment in
-`metadata_props`. onnx is imported inside the functions: the engines never need it.
+`spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), the local functions writers
+call (attention's nn_harness.SelfAttention) once each with their domains' opset imports, and the
+experiment in `metadata_props`. onnx is imported inside the functions: the engines never need it.
 """
 
 from __future__ import annotations

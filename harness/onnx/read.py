@@ -6,7 +6,9 @@
   GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
   Dropout in inference mode (our export writes none: the saved spec's dropout layers are skipped),
   Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
-  fixed batch), and RNN, LSTM and GRU with the layout ops around them;
+  fixed batch), and RNN, LSTM and GRU with the layout ops around them, LayerNormalization over the
+  last axis, and our attention: a node of the local function nn_harness.SelfAttention (or
+  CausalSelfAttention) whose model holds exactly the function our export writes;
 - a Reshape that keeps each sample's shape (torch's `x.reshape(-1, 28, 28)` of data already so),
   and one in front of the first layer that gives the input the shape that layer reads (flat rows
   into steps of features, or the time and feature axes split or merged): the network's
@@ -22,7 +24,8 @@
   Cast, Transpose, Mul, Reshape), evaluated with the batch size and an open time length as
   symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
   that makes a recurrent layer's zero initial state (folding.py).
-Refused, one `ModelFileError` naming the node: any other op, a join by another op, a branch inside
+Refused, one `ModelFileError` naming the node: any other op (torch's own export of attention, MatMul
+and Softmax over [time, batch, features], among them), a join by another op, a branch inside
 a layer (a node reading its output without the bias or activation another node folds in), grouped
 or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
 an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
