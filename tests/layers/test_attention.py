@@ -187,3 +187,13 @@ def test_a_bad_attention_or_layernorm_is_one_line(layers, shape, message):
         spec.from_dict({"data": {"dataset": "xor"}, "network": {"input_shape": shape, "layers": layers,
                                                                 "outputs": 2}})
     assert str(e.value) == f"spec: {message}"
+
+
+def test_flops_count_the_projections_and_the_products_over_every_pair_of_steps():
+    from harness.layers import KINDS
+
+    layer = LayerSpec("attention", (("heads", 2), ("causal", False)))
+    # per step: q, k, v (3 · 8 · 8 multiply-adds) and out (8 · 8); per pair of steps: q·k and p·v (8 each)
+    assert KINDS["attention"].flops(layer, (7, 8)) == 2 * (7 * 4 * 64 + 2 * 49 * 8)
+    assert KINDS["attention"].flops(layer, (0, 8)) == 2 * (4 * 64 + 2 * 8)  # an open length counts one step
+    assert KINDS["layernorm"].flops(LayerSpec("layernorm", (("eps", 1e-5),)), (7, 8)) == 7 * 56
