@@ -18,6 +18,7 @@ sequences, `(channels, height, width)` for images.
 from __future__ import annotations
 
 from harness.layers.add import Add
+from harness.layers.attention import Attention
 from harness.layers.avgpool2d import AvgPool2d
 from harness.layers.base import (
     IDENTITY,
@@ -40,6 +41,7 @@ from harness.layers.flatten import Flatten
 from harness.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.layers.graph import INPUT, NO_SOURCE, Wiring, WiringError, wire
 from harness.layers.gru import GRU
+from harness.layers.layernorm import LayerNorm
 from harness.layers.linear import Linear
 from harness.layers.lstm import LSTM
 from harness.layers.maxpool2d import MaxPool2d
@@ -48,12 +50,14 @@ from harness.layers.rnn import RNN
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {k.name: k for k in (
-    Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat)} | RECURRENT
+    Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat,
+    LayerNorm, Attention)} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "INPUT", "KINDS", "LSTM", "MAX_UNITS", "NO_SOURCE", "RECURRENT", "RNN", "ActivationSpec",
-           "Add", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Draw", "Dropout", "Flatten", "GlobalAvgPool2d", "Key",
-           "Kind", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape", "ShapeError", "WeightAndBias", "Wiring",
-           "WiringError", "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops", "wire"]
+           "Add", "Attention", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Draw", "Dropout", "Flatten",
+           "GlobalAvgPool2d", "Key", "Kind", "LayerNorm", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape",
+           "ShapeError", "WeightAndBias", "Wiring", "WiringError", "forward_flops", "linear", "setting_to_plain",
+           "shapes", "train_flops", "wire"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -5,8 +5,9 @@ the output of each layer it takes (`spec.wiring.sources`: the one before it, unl
 The input is [batch, *input_shape] with a dynamic batch (and a dynamic "time" where the time
 length is open), the file opset 21 and IR version 10 (what onnxruntime 1.31 reads), every tensor
 a writer names stored as an initializer under that name (torch's `layers.i.weight`, i counting
-`spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), and the experiment in
-`metadata_props`. onnx is imported inside the functions: the engines never need it.
+`spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), the local functions writers
+call (attention's nn_harness.SelfAttention) once each with their domains' opset imports, and the
+experiment in `metadata_props`. onnx is imported inside the functions: the engines never need it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class Graph:
 
     def __init__(self, tensors: dict[str, np.ndarray], shapes: list[Any]) -> None:
         self.tensors, self.shapes, self.nodes, self.inits = tensors, shapes, [], []
+        self.functions: dict[tuple[str, str], Any] = {}  # (domain, name) -> the model's local function
+
+    def function(self, proto: Any) -> None:
+        """A local function the model carries (once, however many nodes call it), its domain imported."""
+        self.functions.setdefault((proto.domain, proto.name), proto)
 
     def param(self, name: str) -> str:
         """The network's tensor `name`, written as an initializer of that name."""
@@ -80,8 +86,10 @@ def export(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dt
         [helper.make_tensor_value_info(INPUT, elem, _dims(spec.input_shape))],
         [helper.make_tensor_value_info(OUTPUT, elem, _dims(spec.shapes[-1]))],
         initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="nn-harness")
+    domains = sorted({domain for domain, _ in g.functions})
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    *(helper.make_opsetid(d, 1) for d in domains)],
+                              ir_version=IR_VERSION, producer_name="nn-harness", functions=list(g.functions.values()))
     props = {"network": json.dumps(network_to_dict(spec)), "dtype": str(dtype), **(metadata or {})}
     helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)

@@ -6,7 +6,9 @@
   GlobalAveragePool or a ReduceMean over height and width (then what flattens it to [batch, C]),
   Dropout in inference mode (our export writes none: the saved spec's dropout layers are skipped),
   Reshape where it flattens each sample (to [batch, -1], [-1, features], [0, -1], or the file's
-  fixed batch), and RNN, LSTM and GRU with the layout ops around them;
+  fixed batch), and RNN, LSTM and GRU with the layout ops around them, LayerNormalization over the
+  last axis, and our attention: a node of the local function nn_harness.SelfAttention (or
+  CausalSelfAttention) whose model holds exactly the function our export writes;
 - a Reshape that keeps each sample's shape (torch's `x.reshape(-1, 28, 28)` of data already so),
   and one in front of the first layer that gives the input the shape that layer reads (flat rows
   into steps of features, or the time and feature axes split or merged): the network's
@@ -22,7 +24,8 @@
   Cast, Transpose, Mul, Reshape), evaluated with the batch size and an open time length as
   symbols, and the Expand or ConstantOfShape of one value over a shape that depends on the batch
   that makes a recurrent layer's zero initial state (folding.py).
-Refused, one `ModelFileError` naming the node: any other op, a join by another op, a branch inside
+Refused, one `ModelFileError` naming the node: any other op (torch's own export of attention, MatMul
+and Softmax over [time, batch, features], among them), a join by another op, a branch inside
 a layer (a node reading its output without the bias or activation another node folds in), grouped
 or dilated convolutions, pools with ceil_mode or dilations, a MaxPool whose indices are used,
 an AveragePool that leaves the padding out of the mean (count_include_pad = 0 with pads),
@@ -45,7 +48,8 @@ from harness.catalog import INITIALIZERS
 from harness.errors import ModelFileError, usable_path
 from harness.layers import IDENTITY, KINDS, ActivationSpec, setting_to_plain
 from harness.onnx import external, graph
-from harness.onnx.interface import Refused, axes_text
+from harness.onnx.interface import Refused, axes_text, describe
+from harness.onnx.layers import FUNCTIONS
 from harness.onnx.walk import Walk
 from harness.spec import NetworkSpec, network_from_dict
 from harness.spec.tables import read_json
@@ -84,6 +88,7 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
     model = read_model(path)
     try:
         external.inline(model, path.absolute().parent)
+        _check_functions(model)
         walk = Walk(model.graph)
         for node in model.graph.node:
             walk.step(node)
@@ -127,6 +132,20 @@ def read_network(path: str | Path) -> tuple[NetworkSpec, dict[str, np.ndarray], 
                 value = np.zeros(layer.params["weight"].shape[0], dtype=dtype)
             tensors[f"layers.{i}.{name}"] = value
     return spec, tensors, dtype
+
+
+def _check_functions(model: Any) -> None:
+    """Every node calling a local function we write (self-attention) finds in the model exactly the
+    function we write: onnxruntime runs the model's, `from_onnx` reads the node as our layer."""
+    defined = {(f.domain, f.name): f for f in model.functions}
+    for node in model.graph.node:
+        check = FUNCTIONS.get((node.domain, node.op_type))
+        if check is None:
+            continue
+        function = defined.get((node.domain, node.op_type))
+        why = f"the model defines no function {node.domain}.{node.op_type}" if function is None else check(function)
+        if why:
+            raise Refused(f"node {describe(node)}: {why}")
 
 
 def _check_end(walk: Walk, outputs: list[str]) -> None:

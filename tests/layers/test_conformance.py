@@ -93,6 +93,14 @@ EXAMPLES: dict[str, Example] = {
                                         {"type": "concat", "from": ["a", "b"], "activation": "relu"})),
     "dropout": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "dropout", "p": 0.3})),
     "dropout image": Example(IMAGE, (PRE_IMAGE, {"type": "dropout"}, {"type": "flatten"})),
+    "attention": Example((5, 2), ({"type": "linear", "units": 8, "activation": "tanh"},
+                                  {"type": "attention", "heads": 2})),
+    "attention causal": Example((5, 2), ({"type": "linear", "units": 8, "activation": "tanh"},
+                                         {"type": "attention", "heads": 4, "causal": True})),
+    "attention one step": Example((1, 3), ({"type": "linear", "units": 6, "activation": "tanh"},
+                                           {"type": "attention", "heads": 3, "causal": True})),
+    "layernorm": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "layernorm"})),
+    "layernorm sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "layernorm", "eps": 2 ** -10})),
     "dropout sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "dropout", "p": 0.2}, {"type": "gru", "units": 4})),
 }  # a name's first word is the kind; a second names one more example of it
 

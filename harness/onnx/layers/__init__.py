@@ -9,9 +9,13 @@ around a recurrent node, `LAYOUTS`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from harness.onnx.interface import Layout, MergeReader, Reader, Writer
 from harness.onnx.layers import (
     add,
+    attention,
     avgpool2d,
     batchnorm,
     concat,
@@ -20,6 +24,7 @@ from harness.onnx.layers import (
     flatten,
     globalavgpool2d,
     gru,
+    layernorm,
     linear,
     lstm,
     maxpool2d,
@@ -32,7 +37,7 @@ WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write, "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
-    "dropout": dropout.write,
+    "dropout": dropout.write, "layernorm": layernorm.write, "attention": attention.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -48,12 +53,16 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
     **{op: ("dropout", read) for op, read in dropout.READERS.items()},
+    **{op: ("layernorm", read) for op, read in layernorm.READERS.items()},
+    **{op: ("attention", read) for op, read in attention.READERS.items()},
 }
 # ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
 MERGERS: dict[str, tuple[str, MergeReader]] = {
     **{op: ("add", read) for op, read in add.MERGERS.items()},
     **{op: ("concat", read) for op, read in concat.MERGERS.items()},
 }
+# (domain, name) of a local function a writer puts in the model -> the check that a model's is that one
+FUNCTIONS: dict[tuple[str, str], Callable[[Any], str | None]] = {**attention.FUNCTIONS}
 # ONNX op -> layer kind (an op that is both, like Add, a bias or an add: the join's)
 IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in (READERS | MERGERS).items()}
 

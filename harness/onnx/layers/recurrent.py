@@ -177,7 +177,9 @@ def refusal(node: Any, chain: Chain) -> str:
     return (f"node {describe(node)} reads a tensor of axes {axes_text(chain.labels or ())}, "
             "not batch first; only an RNN, LSTM or GRU node and the Transpose, Squeeze, Reshape and "
             "Gather around it may (torch's dynamo exporter writes nn.RNN unrolled step by step, "
-            "which is not read: export it with dynamo=False)")
+            "which is not read: export it with dynamo=False; torch writes nn.MultiheadAttention and "
+            "nn.TransformerEncoderLayer as MatMul, Softmax and reshapes over [time, batch, features], which are not "
+            "read either: the harness reads attention as its own export writes it, one nn_harness.SelfAttention node)")
 
 
 # ---------------------------------------------------------------------------- import: the tensors around them

@@ -11,6 +11,7 @@ from torch import nn
 from harness.layers import LayerSpec
 from harness.reference.layers import (
                                      add,
+                                     attention,
                                      avgpool2d,
                                      batchnorm,
                                      concat,
@@ -19,6 +20,7 @@ from harness.reference.layers import (
                                      flatten,
                                      globalavgpool2d,
                                      gru,
+                                     layernorm,
                                      linear,
                                      lstm,
                                      maxpool2d,
@@ -40,4 +42,6 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "add": add.module,
     "concat": concat.module,
     "dropout": dropout.module,
+    "layernorm": layernorm.module,
+    "attention": attention.module,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from harness.scratch.layers.activation import ActivationLayer
 from harness.scratch.layers.add import Add
+from harness.scratch.layers.attention import Attention
 from harness.scratch.layers.avgpool2d import AvgPool2d
 from harness.scratch.layers.base import Layer
 from harness.scratch.layers.batchnorm import BatchNorm
@@ -15,13 +16,15 @@ from harness.scratch.layers.dropout import Dropout
 from harness.scratch.layers.flatten import Flatten
 from harness.scratch.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.scratch.layers.gru import GRU
+from harness.scratch.layers.layernorm import LayerNorm
 from harness.scratch.layers.linear import Dense
 from harness.scratch.layers.lstm import LSTM
 from harness.scratch.layers.maxpool2d import MaxPool2d
 from harness.scratch.layers.rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {cls.kind: cls for cls in (
-    Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat)}
+    Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, RNN, LSTM, GRU, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat,
+    LayerNorm, Attention)}
 
-__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "AvgPool2d", "Concat", "Conv2d", "Dense",
-           "Dropout", "Flatten", "GlobalAvgPool2d", "Layer", "MaxPool2d"]
+__all__ = ["GRU", "LAYERS", "LSTM", "RNN", "ActivationLayer", "Add", "Attention", "AvgPool2d", "Concat", "Conv2d",
+           "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Layer", "LayerNorm", "MaxPool2d"]
