@@ -16,13 +16,17 @@ from harness.reference.layers import (
                                      concat,
                                      conv2d,
                                      dropout,
+                                     embedding,
                                      flatten,
                                      globalavgpool2d,
                                      gru,
                                      linear,
                                      lstm,
                                      maxpool2d,
+                                     positional,
                                      rnn,
+                                     seqpool,
+                                     tokens,
 )
 
 # layer kind -> its torch module, from the layer's spec, its input shape and the dtype
@@ -40,4 +44,8 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "add": add.module,
     "concat": concat.module,
     "dropout": dropout.module,
+    "embedding": embedding.module,
+    "positional": positional.module,
+    "tokens": tokens.module,
+    "seqpool": seqpool.module,
 }
