@@ -1,8 +1,9 @@
 """ONNX for each layer kind, one module per kind named after it: its writer and its reader(s).
 
-`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)) and `MERGERS` (the same for
-an op joining several tensors of the network) are what export and the graph walk use; a new kind
-adds its module and its lines here. Shared code of a family lives in a module of its own:
+`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)), `MERGERS` (the same for
+an op joining several tensors of the network) and `OPERANDS` (the same for an op of a tensor of the
+network and a constant that is no bias: positional's Add) are what export and the graph walk use;
+a new kind adds its module and its lines here. Shared code of a family lives in a module of its own:
 window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the gate orders and the layout ops
 around a recurrent node, `LAYOUTS`).
 """
@@ -17,14 +18,18 @@ from harness.onnx.layers import (
     concat,
     conv2d,
     dropout,
+    embedding,
     flatten,
     globalavgpool2d,
     gru,
     linear,
     lstm,
     maxpool2d,
+    positional,
     recurrent,
     rnn,
+    seqpool,
+    tokens,
 )
 
 # layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/layers/test_registries.py)
@@ -32,7 +37,8 @@ WRITERS: dict[str, Writer] = {
     "linear": linear.write, "conv2d": conv2d.write, "maxpool2d": maxpool2d.write, "avgpool2d": avgpool2d.write,
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write, "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
-    "dropout": dropout.write,
+    "dropout": dropout.write, "embedding": embedding.write, "positional": positional.write, "tokens": tokens.write,
+    "seqpool": seqpool.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -48,14 +54,24 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("batchnorm", read) for op, read in batchnorm.READERS.items()},
     **{op: ("globalavgpool2d", read) for op, read in globalavgpool2d.READERS.items()},
     **{op: ("dropout", read) for op, read in dropout.READERS.items()},
+    **{op: ("embedding", read) for op, read in embedding.READERS.items()},
+    **{op: ("tokens", read) for op, read in tokens.READERS.items()},
+    **{op: ("seqpool", read) for op, read in seqpool.READERS.items()},
 }
 # ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
 MERGERS: dict[str, tuple[str, MergeReader]] = {
     **{op: ("add", read) for op, read in add.MERGERS.items()},
     **{op: ("concat", read) for op, read in concat.MERGERS.items()},
 }
-# ONNX op -> layer kind (an op that is both, like Add, a bias or an add: the join's)
-IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in (READERS | MERGERS).items()}
+# ONNX op of a tensor of the network and a constant that is no bias -> (the layer kind it reads, its reader)
+OPERANDS: dict[str, tuple[str, Reader]] = {
+    **{op: ("positional", read) for op, read in positional.OPERANDS.items()},
+}
+# ONNX op -> every layer kind it may be read as (Add: an add, or positional's rows; a bias Add is no layer;
+# ReduceMean: a global average pool of an image, or the mean of a sequence, which that reader hands to seqpool)
+_READ = [*((op, kind) for op, (kind, _) in [*READERS.items(), *MERGERS.items(), *OPERANDS.items()]),
+         ("ReduceMean", "seqpool")]
+IMPORTERS: dict[str, tuple[str, ...]] = {op: tuple(k for o, k in _READ if o == op) for op, _ in _READ}
 
 # the ops whose readers take a flat input of open width (its weight says it)
 OPEN_WIDTH: frozenset[str] = frozenset(linear.OPEN_WIDTH)
