@@ -11,7 +11,11 @@ from harness.errors import SpecError, unknown_name
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
-    """Share of rows classified right: argmax over several outputs, threshold 0.5 on one."""
+    """Share of rows classified right: argmax over several outputs, threshold 0.5 on one. With an
+    output per time step (n, T, K), a row is right when every step is."""
+    if pred.ndim == 3 and pred.shape[2] > 1:
+        labels = y.reshape(pred.shape[:2]) if y.dtype.kind in "iu" else y.reshape(pred.shape).argmax(axis=2)
+        return float((pred.argmax(axis=2) == labels).all(axis=1).mean())
     if pred.ndim == 2 and pred.shape[1] > 1:
         labels = y if y.ndim == 1 else y.argmax(axis=1)
         return float((pred.argmax(axis=1) == labels).mean())
@@ -30,6 +34,8 @@ def mae(pred: np.ndarray, y: np.ndarray) -> float:
 
 def classes(pred: np.ndarray) -> np.ndarray:
     """The decision behind accuracy: argmax over several outputs, pred >= 0.5 on one."""
+    if pred.ndim == 3 and pred.shape[2] > 1:
+        return pred.argmax(axis=2)
     if pred.ndim == 2 and pred.shape[1] > 1:
         return pred.argmax(axis=1)[:, None]
     return pred.reshape(len(pred), -1) >= 0.5

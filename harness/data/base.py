@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class DatasetInfo:
     # the natural shape of a sample: (channels, height, width) for images, (time, features) for
     # sequences, time 0 where the test sets differ in length
     options: tuple[str, ...] = ()  # the [data] keys it takes beyond dataset, train_size and validation
+    sized: Callable[[DatasetInfo, Any], DatasetInfo] | None = None  # its shapes as a DataSpec's keys set them (sort)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -59,10 +61,11 @@ class DatasetInfo:
         return self.sample_shape or (self.features,)
 
     def for_data(self, spec) -> DatasetInfo:
-        """This dataset as a DataSpec makes it: one that takes `features` has as many as the spec lists."""
+        """This dataset as a DataSpec makes it: one that takes `features` has as many as the spec lists;
+        one that is `sized` by its keys (sort's length and vocab) has their shapes."""
         if "features" in self.options and spec.features is not None:
             return dataclasses.replace(self, features=len(spec.features))
-        return self
+        return self.sized(self, spec) if self.sized is not None else self
 
     def train_rows(self, spec) -> int | None:
         """How many training rows a DataSpec leaves, without reading the data (None if unknown);

@@ -37,6 +37,7 @@ from harness.layers.batchnorm import BatchNorm
 from harness.layers.concat import Concat
 from harness.layers.conv2d import Conv2d
 from harness.layers.dropout import Dropout
+from harness.layers.embedding import Embedding
 from harness.layers.flatten import Flatten
 from harness.layers.globalavgpool2d import GlobalAvgPool2d
 from harness.layers.graph import INPUT, NO_SOURCE, Wiring, WiringError, wire
@@ -45,19 +46,22 @@ from harness.layers.layernorm import LayerNorm
 from harness.layers.linear import Linear
 from harness.layers.lstm import LSTM
 from harness.layers.maxpool2d import MaxPool2d
+from harness.layers.positional import Positional
 from harness.layers.recurrent import Recurrent
 from harness.layers.rnn import RNN
+from harness.layers.seqpool import SeqPool
+from harness.layers.tokens import Tokens
 
 RECURRENT: dict[str, type[Kind]] = {k.name: k for k in (RNN, LSTM, GRU)}
 KINDS: dict[str, type[Kind]] = {k.name: k for k in (
     Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm, GlobalAvgPool2d, Dropout, Add, Concat,
-    LayerNorm, Attention)} | RECURRENT
+    LayerNorm, Attention, Embedding, Positional, Tokens, SeqPool)} | RECURRENT
 
 __all__ = ["GRU", "IDENTITY", "INPUT", "KINDS", "LSTM", "MAX_UNITS", "NO_SOURCE", "RECURRENT", "RNN", "ActivationSpec",
-           "Add", "Attention", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Draw", "Dropout", "Flatten",
-           "GlobalAvgPool2d", "Key", "Kind", "LayerNorm", "LayerSpec", "Linear", "MaxPool2d", "Recurrent", "Shape",
-           "ShapeError", "WeightAndBias", "Wiring", "WiringError", "forward_flops", "linear", "setting_to_plain",
-           "shapes", "train_flops", "wire"]
+           "Add", "Attention", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Draw", "Dropout", "Embedding", "Flatten",
+           "GlobalAvgPool2d", "Key", "Kind", "LayerNorm", "LayerSpec", "Linear", "MaxPool2d", "Positional",
+           "Recurrent", "SeqPool", "Shape", "ShapeError", "Tokens", "WeightAndBias", "Wiring", "WiringError",
+           "forward_flops", "linear", "setting_to_plain", "shapes", "train_flops", "wire"]
 
 
 def linear(units: int, activation: ActivationSpec = IDENTITY) -> LayerSpec:

@@ -110,7 +110,8 @@ class Kind:
     of an experiment file writes; `merges` that it takes two or more inputs (`add`, `concat`), its
     methods' `in_shape` then being the tuple of their shapes; `inference_identity` that it is the
     identity at inference (dropout), so that an ONNX file, which holds the inference graph, holds
-    nothing of it."""
+    nothing of it; `takes_ids` that it reads the network's input as integer token ids (embedding:
+    the ids travel in the network's float dtype, an ONNX file takes them as int64)."""
 
     name: ClassVar[str]
     keys: ClassVar[dict[str, Key]] = {}
@@ -118,6 +119,7 @@ class Kind:
     dense: ClassVar[bool] = False
     merges: ClassVar[bool] = False
     inference_identity: ClassVar[bool] = False
+    takes_ids: ClassVar[bool] = False  # its input is the network's, integer token ids (embedding)
 
     @classmethod
     def out_shape(cls, s: LayerSpec, in_shape: Shape) -> Shape:
@@ -160,8 +162,9 @@ class Kind:
     def time_axis(cls, s: LayerSpec) -> str:
         """What it does to the time axis of a sequence [time, features]: "none" (it takes no
         sequences), "each" (the same map on every step: the axis passes through), "keep" (reads
-        the steps in order and returns every one), "drop" (reads them in order, returns the last)
-        or "merge" (the steps become features of one row)."""
+        the steps in order and returns every one), "drop" (reads them in order, returns the last),
+        "pool" (one row of them: their mean, the first or the last) or "merge" (the steps become
+        features of one row)."""
         return "none"
 
     @classmethod

@@ -74,6 +74,9 @@ def wire(input_shape: Shape, layers: tuple[LayerSpec, ...]) -> Wiring:
             raise WiringError(i, f"{layer.type} takes two or more inputs: name them in from = [...]")
         if not merges and len(src) > 1:
             raise WiringError(i, f"{layer.type} takes one input, from names {len(src)}")
+        if layer.kind.takes_ids and src != (NO_SOURCE,):
+            raise WiringError(i, f"{layer.type} reads token ids, the network's input: it must be the first layer "
+                                 "(or take from = \"input\")")
         given = tuple(shape_of(j) for j in src) if merges else shape_of(src[0])
         try:
             out = tuple(layer.out_shape(given))

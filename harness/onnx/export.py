@@ -3,7 +3,8 @@
 the output of each layer it takes (`spec.wiring.sources`: the one before it, unless `from` says).
 
 The input is [batch, *input_shape] with a dynamic batch (and a dynamic "time" where the time
-length is open), the file opset 21 and IR version 10 (what onnxruntime 1.31 reads), every tensor
+length is open), int64 token ids where an embedding reads it (`Kind.takes_ids`), the file opset
+21 and IR version 10 (what onnxruntime 1.31 reads), every tensor
 a writer names stored as an initializer under that name (torch's `layers.i.weight`, i counting
 `spec.all_layers`; a recurrent layer's `layers.i.W`, `.R`, `.B`), the local functions writers
 call (attention's nn_harness.SelfAttention) once each with their domains' opset imports, and the
@@ -74,6 +75,7 @@ def export(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dt
 
     dtype = np.dtype(dtype)
     elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    ids = any(layer.kind.takes_ids for layer in spec.all_layers)  # token ids in: the wiring has it read the input
     g = Graph(tensors, spec.shapes)
     made: list[str] = []  # each layer's output
     for i, (layer, sources) in enumerate(zip(spec.all_layers, spec.wiring.sources, strict=True)):
@@ -83,7 +85,7 @@ def export(spec: NetworkSpec, tensors: dict[str, np.ndarray], dtype: str | np.dt
     g.node("Identity", [made[-1]], OUTPUT, "output")
     graph = helper.make_graph(
         g.nodes, "harness_network",
-        [helper.make_tensor_value_info(INPUT, elem, _dims(spec.input_shape))],
+        [helper.make_tensor_value_info(INPUT, TensorProto.INT64 if ids else elem, _dims(spec.input_shape))],
         [helper.make_tensor_value_info(OUTPUT, elem, _dims(spec.shapes[-1]))],
         initializer=g.inits)
     domains = sorted({domain for domain, _ in g.functions})

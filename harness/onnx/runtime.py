@@ -16,7 +16,7 @@ import numpy as np
 from harness.errors import ModelFileError
 from harness.onnx.folding import MAX_VALUES
 
-_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64}  # int64: token ids
 
 
 def session(path: str | Path):
@@ -113,7 +113,11 @@ def predict_onnx(path_or_session, x: np.ndarray) -> np.ndarray:
     padding dropped from the outputs)."""
     sess = session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
     info = sess.get_inputs()[0]
-    x = np.ascontiguousarray(fit_samples(np.asarray(x), sample_shape(sess)), dtype=_TYPES.get(info.type, np.float32))
+    x = fit_samples(np.asarray(x), sample_shape(sess))
+    dtype = _TYPES.get(info.type, np.float32)
+    if dtype == np.int64 and x.dtype.kind == "f" and not np.array_equal(x, np.trunc(x)):
+        raise ModelFileError("the model takes integer token ids, the data holds other numbers (or NaN)")
+    x = np.ascontiguousarray(x, dtype=dtype)
     name = info.name
     batch = fixed_batch(sess)
     if batch is None or len(x) == batch:

@@ -8,7 +8,8 @@ a node joining the outputs of several layers (or a layer's and the input), read 
 registered for its op (`MERGERS`; such a node over the untouched output of the same kind of join
 right before it, which nothing else reads, widens that layer: a chain of Adds is one add); a
 layout op around a layer whose tensors are not batch first (`LAYOUTS`); a layer, read by the
-reader registered for its ONNX op (`READERS`; a reader may find the node is no layer but a new
+reader registered for its ONNX op (`READERS`, or `OPERANDS` for a node of one tensor of the network and a
+constant that is no bias; a reader may find the node is no layer but a new
 shape of the samples: `Reshaped`), or the node right after a layer that its reader says completes
 it (`Layer.tail`: the Flatten after a GlobalAveragePool); a bias Add or an activation folded into
 the layer whose output it reads (fusions.py); or an Identity. Layers are numbered in the order
@@ -31,7 +32,7 @@ from harness.onnx import folding, fusions
 from harness.onnx.activations import FROM_ONNX
 from harness.onnx.folding import BATCH, TIME
 from harness.onnx.interface import Layer, Refused, Reshaped, attrs, axes_text, describe, squeeze_axes
-from harness.onnx.layers import LAYOUTS, MERGERS, OPEN_WIDTH, READERS
+from harness.onnx.layers import LAYOUTS, MERGERS, OPEN_WIDTH, OPERANDS, READERS
 
 BATCH_FIRST = (("N", "T", "F"), ("N", "F"))
 INPUT = -1  # the source index of the network's input
@@ -197,6 +198,9 @@ class Walk:
             return
         if op == "Add" and fusions.bias(self, node):
             self._folded(node)
+        elif op in OPERANDS:  # a tensor of the network and a constant that is no bias: a layer
+            self._read(node, op, a, OPERANDS)
+            return
         elif fusions.is_activation(op):
             fusions.activation(self, node, a)
             self._folded(node)
@@ -217,12 +221,12 @@ class Walk:
                           "supported")
         self.folds[self.source].append(describe(node))
 
-    def _read(self, node: Any, op: str, a: dict[str, Any]) -> None:
-        """A layer, by the reader of its op; its output is the current tensor."""
+    def _read(self, node: Any, op: str, a: dict[str, Any], readers: dict[str, Any] = READERS) -> None:
+        """A layer, by the reader of its op (in `readers`); its output is the current tensor."""
         if self.shape is None and op not in OPEN_WIDTH:
             raise Refused(f"the graph input {self.input!r} has no fixed shape for node {describe(node)}")
         try:
-            layer = READERS[op][1](node, a, self)
+            layer = readers[op][1](node, a, self)
         except Refused as e:
             raise Refused(f"node {describe(node)}: {e}") from None
         if isinstance(layer, Reshaped):  # no layer: the samples' new shape (in front of every layer, the input's)

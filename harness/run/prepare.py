@@ -17,6 +17,7 @@ import numpy as np
 from harness import data as datasets
 from harness.errors import DataError, SpecError
 from harness.init import initial_parameters
+from harness.layers.embedding import token_ids
 from harness.scratch.losses import get as get_loss
 from harness.spec import ExperimentSpec
 
@@ -90,6 +91,20 @@ def _check_finite(d: datasets.Dataset) -> None:
             raise DataError(f"dataset {d.name!r}: {name} holds NaN or infinity (first at row {row}); clean the data")
 
 
+def _check_ids(spec: ExperimentSpec, d: datasets.Dataset) -> None:
+    """Refuse inputs that an embedding reading them cannot look up: ids that are not integers
+    in [0, vocab), named with the array, sample and step, before any engine sees them."""
+    for layer in spec.network.all_layers:
+        if layer.kind.takes_ids:
+            arrays = {"x_train": d.x_train, "x_test": d.x_test, "x_val": d.x_val,
+                      **{f"x_test_{k}": x for k, (x, _) in d.extra_tests.items()}}
+            for name, x in arrays.items():
+                try:
+                    token_ids(x, layer.get("vocab")) if x is not None else None
+                except DataError as e:
+                    raise DataError(f"dataset {d.name!r}: {name}: {e}") from None
+
+
 def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     """Load the data of `spec` for `seed`, check that the network fits it, draw the initial parameters."""
     info = datasets.DATASETS[spec.data.dataset]
@@ -98,6 +113,7 @@ def prepare(spec: ExperimentSpec, seed: int) -> RunInputs:
     d = datasets.load(spec.data, seed=seed, dtype=dtype)
     check_fits(spec, info, len(d.x_train))
     _check_finite(d)
+    _check_ids(spec, d)
     loss = get_loss(spec.training.loss)
     outputs = spec.network.outputs
     shape = [n or -1 for n in spec.network.input_shape]  # the dataset's own shape, or flat: a view either way

@@ -48,8 +48,8 @@ class ScratchEngine:
     def evaluate(self, x: np.ndarray, y: np.ndarray, metric: str) -> dict[str, float]:
         pred = self.net.predict(x)
         rows = pred.reshape(-1, pred.shape[-1])  # an output per time step: the loss is over every step's row
-        return {metric: get_metric(metric)(pred, y), "loss": self.loss.value(rows, y.reshape(len(rows), -1)
-                                                                             if len(y) != len(rows) else y)}
+        per_row = y if len(y) == len(rows) else y.reshape(len(rows), *([] if y.dtype.kind in "iu" else [-1]))
+        return {metric: get_metric(metric)(pred, y), "loss": self.loss.value(rows, per_row)}
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self.net.parameters()

@@ -123,9 +123,11 @@ class CrossEntropy(Loss):
         self._ones = Ones()  # fused_head's row sums
 
     def targets(self, y, outputs, dtype):
-        """Class labels as int64 (n,); one-hot rows are turned back into labels."""
+        """Class labels as int64: (n,), or (n, T) with a label per time step; one-hot rows (of floats,
+        over the last axis) are turned back into labels."""
         y = np.asarray(y)
-        return np.ascontiguousarray(y if y.ndim == 1 else y.argmax(axis=1), dtype=np.int64)
+        labels = y.dtype.kind in "iu" and y.ndim > 1
+        return np.ascontiguousarray(y if y.ndim == 1 or labels else y.argmax(axis=-1), dtype=np.int64)
 
     def value(self, a, y):
         return float(-np.log(a[np.arange(len(y)), y]).mean())

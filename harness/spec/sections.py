@@ -49,6 +49,8 @@ class DataSpec:
     test_size: int | None = None  # the 2-D datasets: test points drawn (None: that dataset's default)
     noise: float | None = None  # the 2-D datasets: 0 to 0.5, TF Playground's 0-50
     features: tuple[str, ...] | None = None  # the 2-D datasets: the inputs computed from (x1, x2), in order
+    length: int | None = None  # sort: tokens per sequence
+    vocab: int | None = None  # sort: token ids 0 to vocab - 1
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def read_data(t: Table, reg) -> DataSpec:
     )
     if "features" in takes:
         spec = replace(spec, **_plane_options(t))
+    if "vocab" in takes:
+        spec = replace(spec, **_sort_options(t))
     t.done()
     return spec
 
@@ -115,6 +119,19 @@ def _plane_options(t: Table) -> dict[str, Any]:
                        allowed=f"must be from 0 to {plane.MAX_NOISE} (TF Playground's 0-50 as a fraction)"),
         "features": tuple(names),
     }
+
+
+def _sort_options(t: Table) -> dict[str, Any]:
+    """length, vocab and test_size of the sort dataset, defaults filled in."""
+    from harness.data import sort
+
+    def sized(key: str, default: int, low: int, high: int) -> int:
+        return t.get(key, int, default, check=lambda v: low <= v <= high,
+                     allowed=f"must be an integer from {low} to {high:,}")
+
+    return {"length": sized("length", sort.LENGTH, 1, sort.MAX_LENGTH),
+            "vocab": sized("vocab", sort.VOCAB, 2, sort.MAX_VOCAB),
+            "test_size": sized("test_size", sort.DEFAULT_TEST_SIZE, 1, sort.MAX_ROWS)}
 
 
 _OPTIMIZER_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool], str]] = {

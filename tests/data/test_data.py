@@ -136,9 +136,10 @@ def test_every_dataset_declares_its_shape():
     planar = ["circle", "xor_plane", "gaussians", "spiral", "plane", "surface"]  # 2-D, at their default features
     assert {n: (i.features, i.outputs) for n, i in DATASETS.items()} == {
         "xor": (2, 1), "addition": (2, 1), "binary_addition": (2, 1), "mnist": (784, 10),
-        **dict.fromkeys(planar, (2, 1))}
+        **dict.fromkeys(planar, (2, 1)), "sort": (8, 10)}
     assert {n: i.shape for n, i in DATASETS.items()} == {
-        "xor": (2,), "addition": (2,), "binary_addition": (0, 2), "mnist": (1, 28, 28), **dict.fromkeys(planar, (2,))}
+        "xor": (2,), "addition": (2,), "binary_addition": (0, 2), "mnist": (1, 28, 28), **dict.fromkeys(planar, (2,)),
+        "sort": (8,)}
 
 
 def _number(bits):

@@ -29,7 +29,7 @@ def onnx_sides() -> tuple[Collection[str], Collection[str]]:
     registries live."""
     from harness import onnx
 
-    return set(onnx.WRITERS), set(onnx.IMPORTERS.values())
+    return set(onnx.WRITERS), {kind for kinds in onnx.IMPORTERS.values() for kind in kinds}
 
 
 def missing_sides(kind: str) -> str | None:
@@ -102,6 +102,17 @@ EXAMPLES: dict[str, Example] = {
     "layernorm": Example((5,), ({"type": "linear", "units": 4, "activation": "tanh"}, {"type": "layernorm"})),
     "layernorm sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "layernorm", "eps": 2 ** -10})),
     "dropout sequence": Example((5, 2), (PRE_SEQUENCE, {"type": "dropout", "p": 0.2}, {"type": "gru", "units": 4})),
+    "embedding": Example((6,), ({"type": "embedding", "vocab": 7, "dim": 3}, PRE_SEQUENCE)),
+    "embedding repeated": Example((9,), ({"type": "embedding", "vocab": 2, "dim": 4},)),  # every id many times
+    "positional": Example((5, 2), (PRE_SEQUENCE, {"type": "positional", "max_len": 8})),
+    "positional embedded": Example((6,), ({"type": "embedding", "vocab": 5, "dim": 4},
+                                          {"type": "positional", "max_len": 6}, PRE_SEQUENCE)),
+    "tokens": Example(IMAGE, ({"type": "conv2d", "filters": 3, "kernel": 2, "stride": 2, "activation": "tanh"},
+                              {"type": "tokens"}, PRE_SEQUENCE)),
+    "seqpool": Example((5, 2), (PRE_SEQUENCE, {"type": "seqpool"})),
+    "seqpool first": Example((5, 2), (PRE_SEQUENCE, {"type": "seqpool", "mode": "first"})),
+    "seqpool last": Example((6,), ({"type": "embedding", "vocab": 5, "dim": 4}, PRE_SEQUENCE,
+                                   {"type": "seqpool", "mode": "last"})),
 }  # a name's first word is the kind; a second names one more example of it
 
 
@@ -116,8 +127,11 @@ def experiment(name: str) -> spec.ExperimentSpec:
 
 
 def batch(s: spec.ExperimentSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs (token ids in the float dtype for a network that starts with an embedding) and targets."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, *s.network.input_shape))
+    first = s.network.all_layers[0]
+    x = (rng.integers(0, first.get("vocab"), size=(n, *s.network.input_shape)).astype(np.float64)
+         if first.kind.takes_ids else rng.normal(size=(n, *s.network.input_shape)))
     y = rng.normal(size=(n, *s.network.shapes[-1])) * 0.5
     return x, losses.get("mse").targets(y, s.network.outputs, "float64")
 
@@ -140,7 +154,7 @@ def test_each_kind_does_to_the_time_axis_what_it_says():
             continue
         out = cls.out_shape(layer, given)
         assert {"each": len(out) == 2 and out[0] == 5, "keep": len(out) == 2 and out[0] == 5,
-                "drop": len(out) == 1, "merge": out == (20,)}[says], (kind, says, out)
+                "drop": len(out) == 1, "pool": out == (4,), "merge": out == (20,)}[says], (kind, says, out)
 
 
 def test_every_kind_has_every_side():
@@ -232,7 +246,8 @@ def test_onnxruntime_runs_the_export_as_predict_does(tmp_path, kind, dtype):
         path, x = net.save(tmp_path / f"{kind}32.onnx"), x.astype(dtype)
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
+        given = session.get_inputs()[0]
+        theirs = session.run(None, {given.name: x.astype(np.int64) if given.type == "tensor(int64)" else x})[0]
     except Exception as e:
         if dtype == "float64" and any(words in str(e) for words in NO_FLOAT64):
             pytest.skip(f"onnxruntime has no float64 kernel for an op of the {kind} example (compared in "

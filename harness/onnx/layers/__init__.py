@@ -1,8 +1,9 @@
 """ONNX for each layer kind, one module per kind named after it: its writer and its reader(s).
 
-`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)) and `MERGERS` (the same for
-an op joining several tensors of the network) are what export and the graph walk use; a new kind
-adds its module and its lines here. Shared code of a family lives in a module of its own:
+`WRITERS` (kind -> writer), `READERS` (ONNX op -> (kind, reader)), `MERGERS` (the same for
+an op joining several tensors of the network) and `OPERANDS` (the same for an op of a tensor of the
+network and a constant that is no bias: positional's Add) are what export and the graph walk use;
+a new kind adds its module and its lines here. Shared code of a family lives in a module of its own:
 window.py (conv2d and the pools), recurrent.py (rnn, lstm, gru: the gate orders and the layout ops
 around a recurrent node, `LAYOUTS`).
 """
@@ -21,6 +22,7 @@ from harness.onnx.layers import (
     concat,
     conv2d,
     dropout,
+    embedding,
     flatten,
     globalavgpool2d,
     gru,
@@ -28,8 +30,11 @@ from harness.onnx.layers import (
     linear,
     lstm,
     maxpool2d,
+    positional,
     recurrent,
     rnn,
+    seqpool,
+    tokens,
 )
 
 # layer kind -> its writer: exactly the kinds of harness.layers.KINDS (tests/layers/test_registries.py)
@@ -38,6 +43,7 @@ WRITERS: dict[str, Writer] = {
     "flatten": flatten.write, "rnn": rnn.write, "lstm": lstm.write, "gru": gru.write,
     "batchnorm": batchnorm.write, "globalavgpool2d": globalavgpool2d.write, "add": add.write, "concat": concat.write,
     "dropout": dropout.write, "layernorm": layernorm.write, "attention": attention.write,
+    "embedding": embedding.write, "positional": positional.write, "tokens": tokens.write, "seqpool": seqpool.write,
 }
 
 # ONNX op -> (the layer kind it reads, its reader), in the order errors list them
@@ -55,6 +61,9 @@ READERS: dict[str, tuple[str, Reader]] = {
     **{op: ("dropout", read) for op, read in dropout.READERS.items()},
     **{op: ("layernorm", read) for op, read in layernorm.READERS.items()},
     **{op: ("attention", read) for op, read in attention.READERS.items()},
+    **{op: ("embedding", read) for op, read in embedding.READERS.items()},
+    **{op: ("tokens", read) for op, read in tokens.READERS.items()},
+    **{op: ("seqpool", read) for op, read in seqpool.READERS.items()},
 }
 # ONNX op joining several tensors of the network -> (the layer kind it reads, its reader)
 MERGERS: dict[str, tuple[str, MergeReader]] = {
@@ -63,8 +72,15 @@ MERGERS: dict[str, tuple[str, MergeReader]] = {
 }
 # (domain, name) of a local function a writer puts in the model -> the check that a model's is that one
 FUNCTIONS: dict[tuple[str, str], Callable[[Any], str | None]] = {**attention.FUNCTIONS}
-# ONNX op -> layer kind (an op that is both, like Add, a bias or an add: the join's)
-IMPORTERS: dict[str, str] = {op: kind for op, (kind, _) in (READERS | MERGERS).items()}
+# ONNX op of a tensor of the network and a constant that is no bias -> (the layer kind it reads, its reader)
+OPERANDS: dict[str, tuple[str, Reader]] = {
+    **{op: ("positional", read) for op, read in positional.OPERANDS.items()},
+}
+# ONNX op -> every layer kind it may be read as (Add: an add, or positional's rows; a bias Add is no layer;
+# ReduceMean: a global average pool of an image, or the mean of a sequence, which that reader hands to seqpool)
+_READ = [*((op, kind) for op, (kind, _) in [*READERS.items(), *MERGERS.items(), *OPERANDS.items()]),
+         ("ReduceMean", "seqpool")]
+IMPORTERS: dict[str, tuple[str, ...]] = {op: tuple(k for o, k in _READ if o == op) for op, _ in _READ}
 
 # the ops whose readers take a flat input of open width (its weight says it)
 OPEN_WIDTH: frozenset[str] = frozenset(linear.OPEN_WIDTH)

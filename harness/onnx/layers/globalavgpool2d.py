@@ -1,7 +1,8 @@
 """globalavgpool2d in ONNX: GlobalAveragePool then Flatten (axis 1). Read from GlobalAveragePool, or a
 ReduceMean over height and width (torch's dynamo exporter), each followed by what flattens its
 [batch, C, 1, 1] to [batch, C] (Flatten, a flattening Reshape, or a Squeeze of axes 2 and 3);
-a ReduceMean that drops the axes itself (keepdims = 0) needs none."""
+a ReduceMean that drops the axes itself (keepdims = 0) needs none. A ReduceMean of a sequence is
+seqpool's mean (seqpool.read_mean)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from harness.layers import LayerSpec
 from harness.onnx.interface import Chain, Layer, Refused
-from harness.onnx.layers import flatten
+from harness.onnx.layers import flatten, seqpool
 
 SPATIAL = {2, 3}  # height and width of [batch, channels, height, width]
 
@@ -27,6 +28,8 @@ def read_global(node: Any, a: dict[str, Any], chain: Chain) -> Layer:
 
 def read_mean(node: Any, a: dict[str, Any], chain: Chain) -> Layer:
     axes = a.get("axes") if "axes" in a else (chain.const(node, 1) if len(node.input) > 1 and node.input[1] else None)
+    if len(chain.shape or ()) == 2:  # a sequence's mean over its steps
+        return seqpool.read_mean(node, a, chain, None if axes is None else [int(v) for v in np.reshape(axes, -1)])
     spatial = None if axes is None else {int(v) % 4 for v in np.reshape(axes, -1)}
     if len(chain.shape or ()) != 3 or spatial != SPATIAL:
         raise Refused(f"a ReduceMean over axes {None if axes is None else np.reshape(axes, -1).tolist()} of "

@@ -17,6 +17,7 @@ from harness.reference.layers import (
                                      concat,
                                      conv2d,
                                      dropout,
+                                     embedding,
                                      flatten,
                                      globalavgpool2d,
                                      gru,
@@ -24,7 +25,10 @@ from harness.reference.layers import (
                                      linear,
                                      lstm,
                                      maxpool2d,
+                                     positional,
                                      rnn,
+                                     seqpool,
+                                     tokens,
 )
 
 # layer kind -> its torch module, from the layer's spec, its input shape and the dtype
@@ -44,4 +48,8 @@ LAYER_MODULES: dict[str, Callable[[LayerSpec, tuple[int, ...], torch.dtype], nn.
     "dropout": dropout.module,
     "layernorm": layernorm.module,
     "attention": attention.module,
+    "embedding": embedding.module,
+    "positional": positional.module,
+    "tokens": tokens.module,
+    "seqpool": seqpool.module,
 }
