@@ -162,7 +162,8 @@ class GELU(Activation):
 
     f'(z) = Φ(z) + z·φ(z), φ the standard normal density. NumPy has no erf, so `erf`
     below evaluates W. J. Cody's rational approximations (Math. Comp. 1969), accurate
-    to about one unit in the last place of float64.
+    to about one unit in the last place of float64; float32 takes a cheaper formula of
+    float32's accuracy (`_normal_cdf_float32`).
     """
 
     name = "gelu"
@@ -323,7 +324,40 @@ def _exp_neg_square(x: np.ndarray) -> np.ndarray:
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Φ(z): in float32 by `_normal_cdf_float32`, otherwise through Cody's erf."""
+    if z.dtype == np.float32:
+        return _normal_cdf_float32(z)
     return 0.5 * (1 + erf(z * z.dtype.type(1 / math.sqrt(2))))
+
+
+# erfc(a) ≈ t·exp(-a² + Σ c_k t^k), t = 1 / (1 + a/2), a >= 0: the Chebyshev fit of Numerical Recipes
+# (erfcc), fractional error below 1.2e-7 for every a, enough for float32
+_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+         -0.82215223, 0.17087277)
+
+
+def _normal_cdf_float32(z: np.ndarray) -> np.ndarray:
+    """Φ(z) in float32 arithmetic, one formula over every z: Φ(-|z|) = erfc(|z|/√2)/2, Φ(z) = 1 - Φ(-z).
+
+    Cody's erf in float64 splits the array three ways and converts it twice, ten times the cost of
+    these few in-place passes. Against Φ to float64 precision the error is below 3e-7 absolute
+    (in Φ's tail, where the float32 rounding of -a² enters exp, a relative 2e-5 of a value below 1e-13)."""
+    f = np.float32
+    a = np.abs(z)
+    a *= f(1 / math.sqrt(2))
+    t = np.multiply(a, f(0.5))
+    t += f(1)
+    np.reciprocal(t, out=t)
+    acc = np.full_like(z, f(_ERFC[-1]))
+    for c in _ERFC[-2::-1]:
+        acc *= t
+        acc += f(c)
+    np.square(a, out=a)
+    acc -= a
+    np.exp(acc, out=acc)
+    acc *= t
+    acc *= f(0.5)  # Φ(-|z|)
+    return np.where(z < 0, acc, f(1) - acc)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {
