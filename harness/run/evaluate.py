@@ -76,9 +76,12 @@ def _evaluate(path: Path, data: str | None, experiment: str | Path | None) -> Ev
     except (ModelFileError, ValueError) as e:
         raise ModelFileError(f"{path}: {e} (dataset {dataset!r})") from None
     expected = DATASETS[dataset].outputs
-    if pred.ndim != 2 or pred.shape[1] != expected:
-        raise ModelFileError(f"{path}: the model gives {pred.shape[1:]} outputs per sample, "
-                             f"{dataset!r} needs {expected}")
+    steps = d.y_test.shape[1] if d.y_test.ndim >= 2 and (d.y_test.ndim == 3 or expected > 1) else None
+    per_step = pred.ndim == 3 and steps is not None and pred.shape[1] == steps  # an output per time step
+    if pred.shape[-1] != expected or not (pred.ndim == 2 or per_step):
+        needs = f"{expected}" + (f", or {expected} at each of its {steps} steps" if steps else "")
+        raise ModelFileError(f"{path}: the model gives {list(pred.shape[1:])} outputs per sample, "
+                             f"{dataset!r} needs {needs}")
     return Evaluation(str(path), meta.get("engine", "unknown engine"), dataset, metric,
                       get_metric(metric)(pred, d.y_test), len(d.x_test), note)
 
