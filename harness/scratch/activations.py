@@ -172,8 +172,16 @@ class GELU(Activation):
         return np.multiply(z, _normal_cdf(z), out=out)
 
     def derivative(self, z, a):
-        density = np.exp(-0.5 * z * z) * z.dtype.type(1 / math.sqrt(2 * math.pi))
-        return _normal_cdf(z) + z * density
+        # Φ(z) = a / z from the forward's output, to a rounding or two (Φ(0) = 1/2): not computed again
+        half = z.dtype.type(0.5)
+        cdf = np.divide(a, z, out=np.full_like(z, half), where=z != 0)
+        density = np.square(z)
+        density *= -half
+        np.exp(density, out=density)
+        density *= z.dtype.type(1 / math.sqrt(2 * math.pi))
+        density *= z
+        density += cdf
+        return density
 
 
 class Softplus(Activation):
