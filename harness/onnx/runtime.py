@@ -106,19 +106,25 @@ def fixed_batch(sess) -> int | None:
     return shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else None
 
 
+def model_input(path_or_session, x: np.ndarray) -> np.ndarray:
+    """`x` as the model takes it: shaped as its samples (`fit_samples`) and cast to its input type
+    (float ids to int64 for a model that starts with an embedding, refused when they are not whole)."""
+    sess = session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
+    x = fit_samples(np.asarray(x), sample_shape(sess))
+    dtype = _TYPES.get(sess.get_inputs()[0].type, np.float32)
+    if dtype == np.int64 and x.dtype.kind == "f" and not np.array_equal(x, np.trunc(x)):
+        raise ModelFileError("the model takes integer token ids, the data holds other numbers (or NaN)")
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
 def predict_onnx(path_or_session, x: np.ndarray) -> np.ndarray:
     """The model's outputs for `x`, cast to the model's input type and shaped as its samples
     (`fit_samples`: MNIST's flat rows become [1, 28, 28] for a CNN). A model exported with a
     fixed batch size is run batch by batch at that size (the last batch padded with zeros, its
     padding dropped from the outputs)."""
     sess = session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
-    info = sess.get_inputs()[0]
-    x = fit_samples(np.asarray(x), sample_shape(sess))
-    dtype = _TYPES.get(info.type, np.float32)
-    if dtype == np.int64 and x.dtype.kind == "f" and not np.array_equal(x, np.trunc(x)):
-        raise ModelFileError("the model takes integer token ids, the data holds other numbers (or NaN)")
-    x = np.ascontiguousarray(x, dtype=dtype)
-    name = info.name
+    x = model_input(sess, x)
+    name = sess.get_inputs()[0].name
     batch = fixed_batch(sess)
     if batch is None or len(x) == batch:
         return _run(sess, name, x)

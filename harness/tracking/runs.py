@@ -273,10 +273,13 @@ class Tracker:
         import onnx
         from mlflow.models import infer_signature
 
-        from harness.onnx.runtime import predict_onnx
+        from harness.onnx.runtime import model_input, predict_onnx, session
 
         model = onnx.load_model(str(path))
-        signature = infer_signature(example, predict_onnx(path, example) if runnable else None)
+        if runnable:  # the example as the model takes it (int64 token ids), so that MLflow's own check passes
+            sess = session(path)
+            example = model_input(sess, example)
+        signature = infer_signature(example, predict_onnx(sess, example) if runnable else None)
         requirements = [f"{p}=={importlib.metadata.version(p)}" for p in ("onnx", "onnxruntime", "numpy")]
         info = retrying(mlflow.onnx.log_model, model, name=name, signature=signature,
                         input_example=example if runnable else None,
