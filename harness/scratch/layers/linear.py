@@ -26,7 +26,9 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         w = self.params["weight"]
-        z = np.dot(x, w.T, out=self.buffer("z" if training else "z_eval", (*x.shape[:-1], w.shape[0])))
+        z = self.buffer("z" if training else "z_eval", (*x.shape[:-1], w.shape[0]))
+        # a sequence as rows: np.dot of a 3-D array takes a loop of its own, not BLAS (4x slower here)
+        np.dot(x.reshape(-1, x.shape[-1]), w.T, out=z.reshape(-1, w.shape[0]))
         z += self.params["bias"]
         if training:
             self._x = x
