@@ -3,7 +3,9 @@
 `PlainTorch` is the training loop of PyTorch's own examples: an `nn.Sequential` (for a network
 that is not a chain, `Graph`, the module a user writes for a residual network), the batches
 sliced into tensors before the loop (as a DataLoader hands them over), and per batch
-`zero_grad`, forward, loss, `backward`, `step`, nothing else. It starts from the harness's
+`zero_grad`, forward, loss, `backward`, `step`, nothing else. Each pre-norm transformer encoder
+block of the file is the one module a user writes for it, nn.TransformerEncoderLayer
+(harness.reference.encoder), loaded with the block's tensors. It starts from the harness's
 initial parameters and takes the harness's batch order, so its figures differ from the
 harness's torch engine only by how the loop is written, and by its dropout: `nn.Dropout` with
 torch's own random masks, as users write it, where the twin draws the engine-neutral ones. With
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from harness.init import initial_state
+from harness.reference.encoder import encoder_blocks, encoder_layer, rewired
 from harness.reference.engine import DTYPES, LOSSES, make_optimizer, per_step
 from harness.reference.layers.dropout import MaskedDropout
 from harness.reference.modules import activation_module, layer_modules, run_wired
@@ -45,8 +48,16 @@ class PlainTorch:
             if last and fused_with == network.output_activation.name:
                 act = nn.Identity()  # the loss takes logits where it fuses
             steps.append((layer, act))
-        self.model = (nn.Sequential(*(m for step in steps for m in step if not isinstance(m, nn.Identity)))
-                      if network.is_chain else Graph(steps, network.wiring.sources))
+        if network.is_chain:
+            self.model: nn.Module = nn.Sequential(*(m for step in steps for m in step
+                                                    if not isinstance(m, nn.Identity)))
+        else:
+            blocks = encoder_blocks(network)
+            kept, sources = rewired(network.wiring.sources, blocks)
+            for b in blocks:  # the block's seven layers become torch's encoder layer, at its last layer's place
+                steps[b.last] = (encoder_layer(b, [layer for layer, _ in steps[b.first:b.last + 1]], dtype),
+                                 nn.Identity())
+            self.model = Graph([steps[j] for j in kept], sources)
         self.step_model = torch.compile(self.model) if compile else self.model
         self.loss_fn = per_step(loss_cls())
         self.optimizer = make_optimizer(training.optimizer.name, self.model.parameters(),
