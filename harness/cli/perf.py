@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the network of the recurrent row ('' to leave the row out)")
     p.add_argument("--resnet", default="experiments/mnist_resnet.toml",
                    help="the network of the residual row ('' to leave the row out)")
+    p.add_argument("--vit", default="experiments/mnist_vit.toml",
+                   help="the network of the transformer row ('' to leave the row out)")
     p.add_argument("--threads", type=THREADS, help="threads for every engine (default: the file's)")
     p.add_argument("--repeats", type=bounded(1, 100), default=5,
                    help="repeats, each a fresh process per runtime (median, min-max)")
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.perf import report as perf_report
     from harness.perf.runtime import NETWORK_ROWS
 
-    networks = {row: Path(f) for row, f in zip(NETWORK_ROWS, (args.cnn, args.rnn, args.resnet), strict=True) if f}
+    files = (args.cnn, args.rnn, args.resnet, args.vit)
+    networks = {row: Path(f) for row, f in zip(NETWORK_ROWS, files, strict=True) if f}
     perf.check(Path(args.experiment), Path(args.xor), *networks.values())  # before the store: nothing written
     tracking.quiet()
     uri = tracking.connect(args.tracking_uri)

@@ -5,9 +5,9 @@ The method, the same for every row:
   clock), and the runtimes take turns, in an order that rotates from one repeat to the next,
   so that drift in a shared machine touches every row alike;
 - a timed training figure is one whole epoch (60,000 MNIST samples) after a warm-up of a
-  tenth of an epoch; the rows of other networks (convolutional, recurrent, residual: the three
-  slowest per sample) time a fifth of an epoch after a fiftieth, and take their test accuracy at
-  the run's threads only, which keeps the whole run within its 8 minutes; a per-step figure
+  tenth of an epoch; the rows of other networks (convolutional, recurrent, residual,
+  transformer: the four slowest per sample) time a fifth of an epoch after a fiftieth, and
+  take their test accuracy at the run's threads only, which keeps the whole run within its 8 minutes; a per-step figure
   (XOR) is at least 1 s of steps after 200 warm-up steps; an inference figure is whole passes
   over the test set for at least 1 s after one warm-up pass (`Method`);
 - every training row is timed at the run's threads (all usable cores by default) and at 1
@@ -110,8 +110,8 @@ def measure(spec_file: Path, xor_file: Path, threads: int | None = None, repeats
     tuple of every repeat's value, from which `comparison` draws a ratio's interval), the settings
     they were taken with, and the tags (machine record, why a row is missing, the busy-machine
     verdict). `networks` names more rows by the files of their networks (`{"conv": mnist_cnn.toml,
-    "rnn": ..., "residual": ...}`, rows of `runtime.NETWORK_ROWS`); `readings` is the source of the machine's
-    readings (the real one by default)."""
+    "rnn": ..., "residual": ..., "transformer": ...}`, rows of `runtime.NETWORK_ROWS`); `readings` is the
+    source of the machine's readings (the real one by default)."""
     method = method or Method()
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

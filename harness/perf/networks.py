@@ -1,4 +1,4 @@
-"""perf.md on the rows of other networks (convolutional, recurrent, residual): each one's table of
+"""perf.md on the rows of other networks (convolutional, recurrent, residual, transformer): each one's table of
 samples/s and GFLOP/s, where the scratch engine's step goes by layer kind, and what stands in the way
 of a target not met, written from the measured figures.
 
@@ -18,7 +18,8 @@ from harness.perf.runtime import NETWORK_BATCH, NETWORK_ROWS
 
 # row -> (its title, the speed target: scratch / plain PyTorch, why PyTorch is hard to match there)
 NETWORKS = {"conv": ("convolutional network", 0.5, "oneDNN"), "rnn": ("recurrent network", 0.7, "fused kernels"),
-            "residual": ("residual network", 0.6, "oneDNN")}
+            "residual": ("residual network", 0.6, "oneDNN"),
+            "transformer": ("transformer", 0.7, "fused attention, softmax and layer-norm kernels")}
 RUNTIMES = ("scratch", "torch", "torch_plain")  # the runtimes each row times (`PLAN`'s "networks" task)
 AROUND = "the batch's gather, the loss, the optimizer, the graph's gradient sums"  # what no layer times
 REST = f"the rest ({AROUND})"
@@ -80,7 +81,10 @@ def section(m: Mapping[str, Any], params: Mapping[str, str], labels: Mapping[str
 
 
 def _kind(kind: str) -> str:
-    return kind if kind == REST else f"`{kind}`"
+    """A share's name: `conv2d`, the `gelu` activation (`activation.gelu`), the rest as it is."""
+    if kind == REST:
+        return kind
+    return f"the `{kind.split('.', 1)[1]}` activation" if kind.startswith("activation.") else f"`{kind}`"
 
 
 def reasons(m: Mapping[str, Any], missed: set[str], fig_ratio: Callable[..., str]) -> list[str]:
@@ -97,16 +101,35 @@ def reasons(m: Mapping[str, Any], missed: set[str], fig_ratio: Callable[..., str
                    "blocked layouts with JIT-compiled kernels, threads included.")
     if "residual network" in missed:
         out.append(_residual(m, fig_ratio))
+    if "transformer" in missed:
+        out.append(_transformer(m, fig_ratio))
     return out
+
+
+def _against_plain(m: Mapping[str, Any], row: str, title: str, fig_ratio: Callable[..., str]) -> str:
+    """`- **Title.** scratch trains it at 0.50x [...] the plain loop's rate (a against b GFLOP/s), ... at 1 thread`."""
+    a, b = f"{row}_sps.scratch.b{NETWORK_BATCH}", f"{row}_sps.torch_plain.b{NETWORK_BATCH}"
+    text = (f"- **{title}.** scratch trains it at {fig_ratio(m, a, b)} the plain loop's rate "
+            f"({gflops(m, row, 'scratch'):.1f} against {gflops(m, row, 'torch_plain'):.1f} GFLOP/s)")
+    if a + ".t1" in m and b + ".t1" in m:
+        text += f", {fig_ratio(m, a + '.t1', b + '.t1')} at 1 thread"
+    return text
+
+
+PASSES = ("attention's projections are GEMMs, but the softmax of its scores is a string of separate NumPy passes "
+          "over [batch, heads, steps, steps] (scaling, the row maxima, subtracting them, exp, the row sums, "
+          "dividing; backward a product, a row sum, a subtraction and two scalings), around batched products of "
+          "tiny per-head matrices (steps x features per head); layer normalisation is another string of passes "
+          "over every token (mean, centring, variance, normalising, scaling, shifting; backward as many), and the "
+          "exact GELU evaluates Φ in several passes more. Each pass is single-threaded and a trip through memory, "
+          "where PyTorch's plain loop (nn.TransformerEncoderLayer) computes the attention through "
+          "scaled_dot_product_attention, whose CPU kernel takes the scores, their softmax and the product with "
+          "the values block by block, and its layer norm and GELU as one vectorised kernel each way")
 
 
 def _residual(m: Mapping[str, Any], fig_ratio: Callable[..., str]) -> str:
     """The residual row's reason, from its figures: the ratio, the FLOP rates, the step's shares by kind."""
-    a, b = f"residual_sps.scratch.b{NETWORK_BATCH}", f"residual_sps.torch_plain.b{NETWORK_BATCH}"
-    text = (f"- **Residual network.** scratch trains it at {fig_ratio(m, a, b)} the plain loop's rate "
-            f"({gflops(m, 'residual', 'scratch'):.1f} against {gflops(m, 'residual', 'torch_plain'):.1f} GFLOP/s)")
-    if a + ".t1" in m and b + ".t1" in m:
-        text += f", {fig_ratio(m, a + '.t1', b + '.t1')} at 1 thread"
+    text = _against_plain(m, "residual", "Residual network", fig_ratio)
     found = dict(shares(m, "residual"))
     if not found:
         return text + (". The known reasons: scratch's im2col copies and its many NumPy passes "
@@ -120,3 +143,22 @@ def _residual(m: Mapping[str, Any], fig_ratio: Callable[..., str]) -> str:
                    "between the workers but each a trip through memory, where PyTorch's CPU kernel takes the "
                    "statistics and normalises in a few fused, vectorised passes; the activations and the add are "
                    "single-threaded passes more.")
+
+
+def _transformer(m: Mapping[str, Any], fig_ratio: Callable[..., str]) -> str:
+    """The transformer row's reason, from its figures: the ratio, the FLOP rates, the step's shares by kind."""
+    text = _against_plain(m, "transformer", "Transformer", fig_ratio)
+    found = dict(shares(m, "transformer"))
+    if not found:
+        return text + f". The known reasons: the softmax and layer-norm passes. In scratch, {PASSES}."
+    acts = {k.split(".", 1)[1]: v for k, v in found.items() if k.startswith("activation.")}
+    named = {"attention": "attention", "layernorm": "layer normalisation", "linear": "the linear layers",
+             "conv2d": "the patch embedding (conv2d)"}
+    parts = [f"{found[k]:.0%} to {what}" for k, what in named.items() if k in found]
+    if acts:
+        parts.insert(min(3, len(parts)), f"{sum(acts.values()):.0%} to the {', '.join(sorted(acts))} activation"
+                     + ("s" if len(acts) > 1 else ""))
+    other = 1 - sum(found.get(k, 0.0) for k in named) - sum(acts.values()) - found[REST]
+    parts += [f"{max(0.0, other):.0%} to the other layers (the adds, tokens, positions, the pool)",
+              f"{found[REST]:.0%} to {AROUND}"]
+    return text + f". Its step goes {', '.join(parts[:-1])} and {parts[-1]}. In scratch, {PASSES}."

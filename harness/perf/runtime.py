@@ -2,7 +2,7 @@
 in the fresh process of each repeat (see harness.perf for the whole method).
 
 Each task warms up first and then times whole units: one whole epoch for training (a fifth of an
-epoch for the rows of other networks: convolutional, recurrent, residual), at least
+epoch for the rows of other networks: convolutional, recurrent, residual, transformer), at least
 `Method.min_window_s` of steps for XOR, whole passes over the test set for inference. The training
 tasks run at each of the thread counts the parent asks for, in its order. The scratch process also
 times each layer kind's forward and backward over a few batches of each other network (`_layer_shares`).
@@ -44,7 +44,8 @@ class Method:
 
 
 ENGINES = ("scratch", "torch")
-NETWORK_ROWS = ("conv", "rnn", "residual")  # the rows of other networks (files named by the CLI), in perf.md's order
+# the rows of other networks (files named by the CLI), in perf.md's order
+NETWORK_ROWS = ("conv", "rnn", "residual", "transformer")
 NETWORK_BATCH = 64
 # runtime -> what its process measures
 
@@ -125,7 +126,7 @@ def _network_inputs(file: str) -> tuple[specs.ExperimentSpec, RunInputs]:
 def _network_rows(runtime: str, row: str, spec: specs.ExperimentSpec, inputs: RunInputs, method: Method,
                   accuracy: bool) -> dict[str, float]:
     """The first `method.network_share` of a training epoch of another network (convolutional, recurrent,
-    residual) after a warm-up of `method.network_warmup_share`: samples/s as `<row>_sps.<runtime>.b64`, the
+    residual, transformer) after a warm-up of `method.network_warmup_share`: samples/s as `<row>_sps.<runtime>.b64`, the
     samples timed (`<row>_samples`), and where `accuracy` is asked, the test accuracy after it
     (`<row>_accuracy.<runtime>.b64`)."""
     if runtime in ENGINES:
@@ -149,9 +150,10 @@ def _network_rows(runtime: str, row: str, spec: specs.ExperimentSpec, inputs: Ru
 
 
 def _layer_shares(row: str, spec: specs.ExperimentSpec, inputs: RunInputs, batches: int) -> dict[str, float]:
-    """Share of scratch's training step spent in each layer kind's forward and backward (its activations as
-    `activation`), over `batches` batches after a few of warm-up, as `profile.<row>.<kind>`; what is left
-    (gathering the batch, the loss, the optimizer, the graph's bookkeeping) is one minus their sum. Each
+    """Share of scratch's training step spent in each layer kind's forward and backward (the activations
+    after layers by their function, `activation.gelu`), over `batches` batches after a few of warm-up, as
+    `profile.<row>.<kind>`; what is left (gathering the batch, the loss, the optimizer, the graph's
+    bookkeeping) is one minus their sum. Each
     layer's methods are wrapped by a clock, which costs well under a microsecond a call."""
     e = engine_class("scratch")(spec.network, spec.training, inputs.initial, seed=inputs.seed)
     plan = epoch_batches(len(inputs.x_train), NETWORK_BATCH, inputs.seed, 0)
@@ -168,7 +170,8 @@ def _layer_shares(row: str, spec: specs.ExperimentSpec, inputs: RunInputs, batch
         return call
 
     for layer in e.net.layers:
-        layer.forward, layer.backward = clocked(layer.forward, layer.kind), clocked(layer.backward, layer.kind)
+        kind = f"activation.{layer.fn.name}" if layer.kind == "activation" else layer.kind  # scratch's own layer
+        layer.forward, layer.backward = clocked(layer.forward, kind), clocked(layer.backward, kind)
     t0 = time.perf_counter()
     e.train_epoch(inputs.x_train, inputs.y_train, plan[5:5 + batches])
     total = time.perf_counter() - t0

@@ -251,8 +251,9 @@ def test_perf_refuses_the_readme_headline_from_a_busy_run_unless_forced(tmp_path
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{perf_report.README_BEGIN}\nold figure 9.9x\n{perf_report.README_END}\n")
     xor = ROOT / "experiments" / "xor.toml"
-    argv = ["perf", "--experiment", xor, "--xor", xor, "--cnn", "", "--rnn", "", "--resnet", "", "--readme", readme,
-            "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", tmp_path / "out", *(["--force"] * force)]
+    argv = ["perf", "--experiment", xor, "--xor", xor, "--cnn", "", "--rnn", "", "--resnet", "", "--vit", "",
+            "--readme", readme, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", tmp_path / "out",
+            *(["--force"] * force)]
     assert cli.main([str(a) for a in argv]) == code
     assert asked["networks"] == {}  # '' leaves each network's row out
     out = capsys.readouterr().out
