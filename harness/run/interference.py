@@ -13,7 +13,10 @@ is recorded beside, not counted as other processes. Load average and frequency a
 the system reports them and are absent otherwise. A window shorter than `MIN_WINDOW_S` (a tiny
 network's training: milliseconds, where the ticks could tell nothing) is widened back to when the
 `Interference` was made, or to the end of its previous window: in a run's process, the time it
-spent loading data and building the model, on the same machine a moment before.
+spent loading data and building the model, on the same machine a moment before. A run started
+ahead of its turn (the bench's pipeline) spends that time beside the run before it, so its turn
+(`since_now`) is as far back as it may go; a window still short then is carried forward instead
+(`widened`) over the run's own untimed work after it, while nothing else of the harness runs.
 
 The readings come from a `source(cpus) -> Reading`, `read_machine` by default; tests hand in
 their own to play a busy or a quiet machine without making one. A source crosses into a run's
@@ -105,9 +108,15 @@ class Interference:
         self.min_window_s = min_window_s
         self._start: tuple[float, float, Reading] | None = None
         self._earliest = self._read()  # how far back a short window may be widened
+        self._short: tuple[float, float, Reading] | None = None  # the start of a window still short after stop()
 
     def _read(self) -> tuple[float, float, Reading]:
         return time.perf_counter(), own_cpu_s(), self.source(self.cpus)
+
+    def since_now(self) -> None:
+        """Widen no short window back past this moment (a run's turn: before it, other work of the
+        harness may have run beside this process by design)."""
+        self._earliest = self._read()
 
     def start(self) -> None:
         self._start = self._read()
@@ -120,6 +129,19 @@ class Interference:
         end = self._read()
         first = self._start if end[0] - self._start[0] >= self.min_window_s else self._earliest
         self._earliest, self._start = end, None  # nothing carries over into the next window
+        self._short = first if end[0] - first[0] < self.min_window_s else None
+        return self._figures(first, end)
+
+    def widened(self) -> dict[str, float]:
+        """The last window, if it was still shorter than `min_window_s` after `stop()`, carried
+        forward to now: its figures over [its start, now]; {} when it was long enough."""
+        if self._short is None:
+            return {}
+        first, end = self._short, self._read()
+        self._short, self._earliest = None, end
+        return self._figures(first, end)
+
+    def _figures(self, first: tuple[float, float, Reading], end: tuple[float, float, Reading]) -> dict[str, float]:
         (t0, own0, a), (t1, own1, b) = first, end
         cores = min(usable_cores(), len(self.cpus)) or 1
         return figures(t1 - t0, own1 - own0, a, b, cores)

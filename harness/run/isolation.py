@@ -45,6 +45,8 @@ def _child(conn, spec: ExperimentSpec, engine: str, seed: int, threads: int | No
             conn.recv()
         except (EOFError, OSError):
             raise _Cancelled from None
+        if monitor is not None:
+            monitor.turn()
 
     try:
         result = run(spec, engine, seed, threads=threads, monitor=monitor, export_dir=export_dir,

@@ -99,6 +99,14 @@ class Monitor:
         self._thread = threading.Thread(target=self._loop, name="harness-monitor", daemon=True)
         self._thread.start()
 
+    def turn(self) -> None:
+        """The run's turn has come: what ran beside this process before it is not the window's."""
+        self._others.since_now()
+
+    def widened(self) -> dict[str, float]:
+        """Other processes' figures of a window too short to judge, carried forward to now (`Interference.widened`)."""
+        return self._others.widened()
+
     def stop(self) -> dict[str, float]:
         """Stop sampling; the window's figures (CPU seconds, CPU %, RSS in MB, threads)."""
         self._stop.set()

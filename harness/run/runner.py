@@ -147,11 +147,18 @@ def run(spec: ExperimentSpec, engine: str, seed: int, *, threads: int | None = N
     for name, (x, y) in inputs.extra_tests.items():  # more test sets (longer sequences): scored alike
         final[f"test_{metric.name}_{name}"] = metric(model.predict(x), y)
     d = inputs.data
+
+    def release() -> None:  # a window too short to judge is carried forward over this untimed work
+        if monitor is not None and hasattr(monitor, "widened"):
+            resources.update(monitor.widened())
+        if after_clocks is not None:
+            after_clocks()
+
     checked = None
     if export_dir is not None:
-        checked = _export(model, spec, engine, seed, Path(export_dir), inputs, predictions, metric, after_clocks)
-    elif after_clocks is not None:
-        after_clocks()
+        checked = _export(model, spec, engine, seed, Path(export_dir), inputs, predictions, metric, release)
+    else:
+        release()
     return RunResult(
         experiment=spec.name, engine=engine, seed=seed, metric=metric.name, epochs=records, final=final,
         train_time_s=clock.train_s, eval_time_s=clock.eval_s, time_to_target_s=clock.to_target_s,

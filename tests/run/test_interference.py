@@ -111,3 +111,31 @@ def test_a_short_window_is_widened_back_to_its_maker_and_never_into_an_earlier_w
     t0 = time.perf_counter()
     long_enough.start()
     assert long_enough.stop()["window_s"] <= time.perf_counter() - t0  # not widened: the window itself
+
+
+def test_a_run_started_ahead_widens_no_short_window_back_past_its_turn_but_forward_over_its_own_work():
+    watch = interference.Interference(QuietMachine(), min_window_s=0.3)
+    time.sleep(0.3)  # built ahead of its turn, beside the run before it: not this run's machine
+    t0 = time.perf_counter()
+    watch.since_now()  # the turn
+    watch.start()
+    short = watch.stop()  # a window of microseconds
+    assert short["window_s"] <= time.perf_counter() - t0  # not back into the time before the turn
+    time.sleep(0.3)  # the run's own untimed work: evaluation, export
+    carried = watch.widened()
+    assert 0.3 <= carried["window_s"] <= time.perf_counter() - t0
+    assert watch.widened() == {}  # once
+    watch.start()
+    time.sleep(0.35)
+    watch.stop()
+    assert watch.widened() == {}  # a window long enough is judged on itself
+
+
+def test_the_monitor_judges_a_short_window_carried_forward_on_a_busy_machine():
+    monitor = Monitor(interval=0.01, readings=BusyMachine(cores=1.5))
+    monitor.turn()
+    monitor.start()
+    resources = monitor.stop()
+    time.sleep(0.6)
+    resources.update(monitor.widened())
+    assert resources["window_s"] >= 0.6 and is_busy(resources)
