@@ -137,3 +137,22 @@ def test_a_block_unlike_torch_encoder_layer_stays_as_the_file_writes_it(change, 
     plain = PlainTorch(s.network, s.training, initial_parameters(s.network, seed=0, dtype="float32"))
     assert sum(isinstance(m, nn.TransformerEncoderLayer) for m in plain.model.modules()) == 1
     assert sum(isinstance(m, nn.LayerNorm) for m in plain.model.modules()) == 2 + 2 + 1  # the first block's, the last
+
+
+def test_the_plain_loop_indexes_each_batch_as_it_is_due_as_a_dataloader_does():
+    """Batches are made when the loop reaches them (a whole epoch made ahead comes back from memory):
+    the same tensors as indexing up front, in the plan's order, a slice of them the first ones."""
+    from harness.reference.plain import Batches, PlainTorch
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10)
+    plan = [np.array([3, 1]), np.array([0, 9, 4]), np.array([7])]
+    batches = PlainTorch.slice_batches(x, y, plan)
+    assert isinstance(batches, Batches) and len(batches) == 3
+    x[3] = 99.0  # not copied ahead: indexed when iterated
+    got = list(batches)
+    assert [b[0].shape[0] for b in got] == [2, 3, 1] and float(got[0][0][0, 0]) == 99.0
+    for (xb, yb), idx in zip(got, plan, strict=True):
+        np.testing.assert_array_equal(xb.numpy(), x[idx])
+        np.testing.assert_array_equal(yb.numpy(), y[idx])
+    assert [b[0].shape[0] for b in batches[:2]] == [2, 3]
